@@ -1,0 +1,1 @@
+"""Input validation suites, driven by the methodology."""

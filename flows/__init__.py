@@ -1,0 +1,1 @@
+"""Prefect flows of parindex and the command-line shell over them."""

@@ -1,0 +1,1 @@
+"""Plain functions of the parindex pipeline (no Prefect here: flows/ wraps them)."""

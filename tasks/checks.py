@@ -1,0 +1,309 @@
+"""Pure module: check the text tables of a run against the registry and the methodology, and type them.
+
+Every problem names the file, the row as the user sees it in Excel (header = row 1), the unit, the column,
+the value and what is wrong, so the submitting unit can fix it. Nothing is dropped silently: a row is either
+accepted or reported. `check_inputs` returns the typed tables and the problems; the flow refuses to publish
+when any problem has severity "error".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from tasks.methodology import METRICS, Methodology
+
+PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity"]
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+
+
+@dataclass
+class Checked:
+    """Typed tables ready for scoring, the problems found, and row counts per file."""
+
+    units: pd.DataFrame
+    appraisal: pd.DataFrame
+    answers: pd.DataFrame
+    stats: pd.DataFrame
+    deductions: pd.DataFrame
+    previous: pd.DataFrame | None
+    problems: list[dict] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[dict]:
+        return [p for p in self.problems if p["severity"] == "error"]
+
+    def problems_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.problems, columns=PROBLEM_COLUMNS)
+
+
+class _Collector:
+    def __init__(self):
+        self.items: list[dict] = []
+
+    def add(self, file, row, unit_code, column, value, problem, severity="error"):
+        self.items.append({"file": file, "row": None if row in (None, 0) else int(row),
+                           "unit_code": unit_code or "", "column": column, "value": "" if value is None
+                           else str(value), "problem": problem, "severity": severity})
+
+    def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
+                 unit_col: str = "unit_code"):
+        for r in rows.itertuples(index=False):
+            d = r._asdict()
+            self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity)
+
+
+def _numbers(table: pd.DataFrame, column: str, file: str, col: _Collector, *, required: bool,
+             integer: bool = False, minimum: float | None = 0) -> pd.Series:
+    """Parse a text column into numbers, reporting every cell that is not one (NaN where blank/bad)."""
+    text = table[column].astype(str)
+    values = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = (text != "") & values.isna()
+    for r in table[bad].itertuples(index=False):
+        d = r._asdict()
+        hint = " (use '.' as the decimal separator)" if _DECIMAL_COMMA.match(d[column]) else ""
+        col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}")
+    if required:
+        col.add_rows(file, table[text == ""], column, "is empty; a value is required")
+    if integer:
+        frac = values.notna() & (values % 1 != 0)
+        col.add_rows(file, table[frac], column, "must be a whole number")
+        values = values.where(~frac)
+    if minimum is not None:
+        neg = values < minimum
+        col.add_rows(file, table[neg], column, f"must not be below {minimum:g}")
+        values = values.where(~neg)
+    return values
+
+
+def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: _Collector, what: str) -> pd.Series:
+    dup = table.duplicated(keys, keep="first")
+    if dup.any():
+        first = table[~dup].set_index(keys)["_row"]
+        for r in table[dup].itertuples(index=False):
+            d = r._asdict()
+            key = tuple(d[k] for k in keys)
+            col.add(file, d["_row"], d.get("unit_code", ""), keys[-1], d[keys[-1]],
+                    f"duplicate {what}: the same {' + '.join(keys)} is already on row "
+                    f"{first.loc[key if len(keys) > 1 else key[0]]}")
+    return ~dup
+
+
+def check_units(t: pd.DataFrame, file: str, m: Methodology, col: _Collector) -> pd.DataFrame:
+    for c in ("unit_code", "unit_name", "level", "group"):
+        col.add_rows(file, t[t[c] == ""], c, "is empty; every unit needs a code, a name, a level and a group")
+    ok = _duplicates(t, ["unit_code"], file, col, "unit (a unit can belong to only one group)")
+    units = t[ok & (t["unit_code"] != "")].copy()
+    if not (units["level"] == m.level).any():
+        col.add(file, None, "", "level", m.level,
+                f"no unit has level {m.level!r}, the level methodology {m.id} scores "
+                f"(levels found: {', '.join(sorted(set(units['level']))) or 'none'})")
+    return units
+
+
+def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collector) -> pd.DataFrame:
+    leaves = {lf.code: lf for lf in m.leaves()}
+    registry = set(scored["unit_code"])
+    ok = t["unit_code"].isin(registry)
+    other = ~ok & (t["unit_code"] != "")
+    col.add_rows(file, t[other], "unit_code",
+                 f"is not a unit of level {m.level!r} in units.csv, so it cannot be scored by {m.id}")
+    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty")
+    crit_ok = t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
+    for r in t[~crit_ok].itertuples(index=False):
+        d = r._asdict()
+        c = d["criterion_code"]
+        why = (f"is a {leaves[c].source} criterion: its points are computed, not appraised" if c in leaves
+               else "is not a criterion with points of its own in the methodology" if c else "is empty")
+        col.add(file, d["_row"], d["unit_code"], "criterion_code", c, why)
+    appraised = _numbers(t, "appraised_points", file, col, required=True)
+    self_pts = _numbers(t, "self_points", file, col, required=False)
+    maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
+    for name, values in (("appraised_points", appraised), ("self_points", self_pts)):
+        over = values > maxima + 1e-9
+        for r, mx in zip(t[over].itertuples(index=False), maxima[over], strict=True):
+            d = r._asdict()
+            col.add(file, d["_row"], d["unit_code"], name, d[name],
+                    f"is above the maximum {mx:g} of criterion {d['criterion_code']}")
+    valid = ok & crit_ok & appraised.notna() & ~(appraised > maxima + 1e-9)
+    valid &= _duplicates(t, ["unit_code", "criterion_code"], file, col, "appraisal")
+    out = t[valid].assign(appraised_points=appraised[valid], self_points=self_pts[valid])
+    # every unit of the level needs every appraisal criterion: a gap is an error, never a silent zero
+    wanted = [c for c, lf in leaves.items() if lf.source == "appraisal"]
+    have = set(zip(t["unit_code"], t["criterion_code"], strict=True))
+    for unit in scored["unit_code"]:
+        for c in wanted:
+            if (unit, c) not in have:
+                col.add(file, None, unit, "criterion_code", c,
+                        f"no row for criterion {c}: unit {unit} has no appraised points for it")
+    return out[["unit_code", "criterion_code", "self_points", "appraised_points", "evidence", "note", "_row"]]
+
+
+def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
+    survey = [lf for lf in m.leaves() if lf.source == "survey"]
+    scale_of: dict[str, set[int]] = {}
+    for lf in survey:
+        for q in lf.criterion.questions or ():
+            scale_of.setdefault(q, set()).update(lf.criterion.answer_points or {})
+    ok = t["unit_code"].isin(set(scored["unit_code"]))
+    col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
+                 f"is not a unit of level {m.level!r} in units.csv")
+    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty")
+    col.add_rows(file, t[t["respondent_id"] == ""], "respondent_id", "is empty")
+    unused = ~t["question_code"].isin(scale_of)
+    if unused.any():
+        counts = t[unused].groupby("question_code")["_row"].agg(["count", "min"])
+        for q, r in counts.iterrows():
+            col.add(file, r["min"], "", "question_code", q,
+                    f"is not asked by any survey criterion of {m.id}; its {r['count']} answer(s) are ignored",
+                    severity="warning")
+    answers = _numbers(t, "answer", file, col, required=False, integer=True, minimum=None)
+    in_scale = pd.Series([pd.isna(a) or int(a) in scale_of.get(q, set())
+                          for a, q in zip(answers, t["question_code"], strict=True)], index=t.index)
+    bad = ~in_scale & ~unused
+    for r in t[bad].itertuples(index=False):
+        d = r._asdict()
+        col.add(file, d["_row"], d["unit_code"], "answer", d["answer"],
+                f"is not on the scale of question {d['question_code']} "
+                f"({', '.join(str(k) for k in sorted(scale_of[d['question_code']]))}, or empty for no answer)")
+    valid = ok & ~unused & in_scale & (t["respondent_id"] != "")
+    valid &= _duplicates(t, ["unit_code", "respondent_id", "question_code"], file, col, "answer")
+    out = t[valid].assign(answer=answers[valid])[["respondent_id", "unit_code", "question_code", "answer", "_row"]]
+    # enough respondents per unit and criterion (respondents who answered at least one listed question)
+    answered = out[out["answer"].notna()]
+    for lf in survey:
+        c = lf.criterion
+        n = answered[answered["question_code"].isin(c.questions)].groupby("unit_code")["respondent_id"].nunique()
+        for unit in scored["unit_code"]:
+            got = int(n.get(unit, 0))
+            if got < c.min_respondents:
+                col.add(file, None, unit, "question_code", ",".join(c.questions),
+                        f"criterion {c.code} needs at least {c.min_respondents} respondents who answered "
+                        f"{'/'.join(c.questions)}; unit {unit} has {got}")
+    return out
+
+
+def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated: bool) -> pd.DataFrame:
+    counts = ["received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"]
+    ok = t["unit_code"].isin(set(scored["unit_code"]))
+    col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
+                 f"is not a unit of level {m.level!r} in units.csv")
+    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty")
+    period_ok = t["period"].astype(str).str.match(_PERIOD)
+    col.add_rows(file, t[~period_ok], "period", "must be a month written YYYY-MM, e.g. 2024-03")
+    typed = {c: _numbers(t, c, file, col, required=True, integer=True) for c in counts}
+    valid = ok & period_ok
+    for c in counts:
+        valid &= typed[c].notna()
+    df = t.assign(**typed)
+    rules = [("received_online", "received", "more dossiers received online than received"),
+             ("digitized", "received", "more dossiers digitised than received"),
+             ("resolved_on_time", "resolved", "more dossiers resolved on time than resolved")]
+    for num, den, msg in rules:
+        broken = valid & (df[num] > df[den])
+        col.add_rows(file, df[broken], num, f"{msg} ({num} > {den})")
+        valid &= ~broken
+    mismatch = valid & (df["resolved_on_time"] + df["resolved_late"] != df["resolved"])
+    col.add_rows(file, df[mismatch], "resolved_late",
+                 "resolved_on_time + resolved_late must equal resolved")
+    valid &= ~mismatch
+    if not aggregated:
+        valid &= _duplicates(t, ["unit_code", "period"], file, col, "month")
+    out = df[valid][["unit_code", "period", *counts, "_row"]]
+    needed = {lf.criterion.metric for lf in m.leaves() if lf.source == "dossier"}
+    if needed:
+        year = str(m.year)
+        for unit in scored["unit_code"]:
+            mine = out[out["unit_code"] == unit]
+            if mine.empty and not (t["unit_code"] == unit).any():
+                col.add(file, None, unit, "unit_code", unit,
+                        f"no dossier statistics for unit {unit}; methodology {m.id} scores "
+                        f"{', '.join(sorted(needed))}")
+                continue
+            if not aggregated:
+                months = {f"{year}-{i:02d}" for i in range(1, 13)}
+                missing = sorted(months - set(mine["period"]))
+                if missing and not mine.empty:
+                    col.add(file, None, unit, "period", ", ".join(missing),
+                            f"unit {unit} has no statistics for {len(missing)} month(s) of {year}")
+        outside = out[~out["period"].astype(str).str.startswith(year)]
+        col.add_rows(file, outside, "period", f"is outside {year}; the row is not counted", severity="warning")
+        out = out[out["period"].astype(str).str.startswith(year)]
+        for lf in m.leaves():
+            c = lf.criterion
+            if lf.source != "dossier" or c.if_no_dossiers != "error":
+                continue
+            _, den = METRICS[c.metric]
+            sums = out.groupby("unit_code")[den].sum()
+            for unit in scored["unit_code"]:
+                if unit in sums.index and sums[unit] == 0:
+                    col.add(file, None, unit, den, 0,
+                            f"unit {unit} has no {den} dossiers in {year}, so {c.metric} for criterion {c.code} "
+                            "is undefined (the methodology says `if_no_dossiers: error`)")
+    return out
+
+
+def check_deductions(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
+    codes = {lf.code for lf in m.leaves()} | {f.code for f in m.fields}
+    if m.deductions is None and len(t):
+        col.add(file, None, "", "points", "", f"methodology {m.id} has no deductions, but deductions were given")
+        return t.iloc[0:0].assign(points=pd.Series(dtype=float))
+    ok = t["unit_code"].isin(set(scored["unit_code"]))
+    col.add_rows(file, t[~ok], "unit_code", f"is not a unit of level {m.level!r} in units.csv")
+    crit_bad = (t["criterion_code"] != "") & ~t["criterion_code"].isin(codes)
+    col.add_rows(file, t[crit_bad], "criterion_code", "is not a criterion or field code of the methodology")
+    pts = _numbers(t, "points", file, col, required=True)
+    valid = ok & ~crit_bad & pts.notna()
+    return t[valid].assign(points=pts[valid])[["unit_code", "criterion_code", "points", "reason", "_row"]]
+
+
+def check_previous(t, file, col: _Collector) -> pd.DataFrame:
+    rank = _numbers(t, "rank", file, col, required=False, integer=True, minimum=1)
+    keep = ["unit_code", "rank"] + [c for c in ("index_pct", "total_points", "group", "unit_name") if c in t]
+    out = t.assign(rank=rank)[keep]
+    if "index_pct" in out:
+        out = out.assign(index_pct=pd.to_numeric(out["index_pct"], errors="coerce"))
+    return out
+
+
+def check_inputs(inputs) -> Checked:
+    """Check and type every table of an `Inputs` bundle (tasks.ingest.Inputs)."""
+    m = inputs.methodology
+    col = _Collector()
+    tables = inputs.tables
+    units = check_units(tables["units"].frame, tables["units"].file, m, col)
+    scored = units[units["level"] == m.level]
+    if int(inputs.index.get("year", m.year)) != m.year:
+        col.add("index.yaml", None, "", "year", inputs.index.get("year"),
+                f"the run is for {inputs.index.get('year')} but methodology {m.id} is for {m.year}")
+    sa = tables["self_assessment"]
+    appraisal = check_appraisal(sa.frame, sa.file, m, scored, col)
+    sv = tables["survey_responses"]
+    answers = check_survey(sv.frame, sv.file, m, scored, col)
+    st = tables.get("dossier_stats")
+    if st is not None:
+        stats = check_stats(st.frame, st.file, m, scored, col, aggregated=st.file.startswith("dossiers"))
+    else:
+        stats = pd.DataFrame(columns=["unit_code", "period", "received", "received_online", "resolved",
+                                      "resolved_on_time", "resolved_late", "digitized"])
+        if any(lf.source == "dossier" for lf in m.leaves()):
+            col.add("dossier_stats.csv", None, "", "", "",
+                    f"methodology {m.id} scores dossier criteria but the folder has neither dossier_stats "
+                    "(.csv/.xlsx) nor dossiers (.parquet/.csv)")
+    dd = tables.get("deductions")
+    deductions = (check_deductions(dd.frame, dd.file, m, scored, col) if dd is not None
+                  else pd.DataFrame({"unit_code": pd.Series(dtype=str), "points": pd.Series(dtype=float)}))
+    pr = tables.get("previous_results")
+    previous = check_previous(pr.frame, pr.file, col) if pr is not None else None
+    counts = {}
+    for name, table in tables.items():
+        rejected_rows = {p["row"] for p in col.items if p["file"] == table.file and p["row"]
+                         and p["severity"] == "error"}
+        counts[table.file] = {"rows_read": len(table.frame), "rows_rejected": len(rejected_rows),
+                              "rows_accepted": len(table.frame) - len(rejected_rows)}
+    return Checked(units=units, appraisal=appraisal, answers=answers, stats=stats, deductions=deductions,
+                   previous=previous, problems=col.items, counts=counts)

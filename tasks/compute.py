@@ -1,0 +1,59 @@
+"""Pure module: from a read input bundle to ranked results — the scoring core shared by the flow and `sample`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tasks.checks import Checked, check_inputs
+from tasks.ranking import published_criteria, published_results, rank_and_classify
+from tasks.scoring import dossier_rates, score_criteria, sum_results
+
+
+class ValidationFailed(Exception):
+    """The inputs have errors; nothing may be published. `checked.problems` lists them all."""
+
+    def __init__(self, checked: Checked):
+        self.checked = checked
+        n = len(checked.errors)
+        super().__init__(f"the inputs failed validation with {n} error(s)")
+
+
+@dataclass
+class Computed:
+    checked: Checked
+    criteria: pd.DataFrame  # full precision, one row per unit and leaf criterion
+    ranked: pd.DataFrame  # full precision, one row per unit, with ranks and bands
+    rates: pd.DataFrame  # dossier totals and rates per unit
+    results: pd.DataFrame  # results.csv (published precision)
+    criteria_published: pd.DataFrame  # criteria.csv
+
+
+def validate(inputs) -> Checked:
+    checked = check_inputs(inputs)
+    if checked.errors:
+        raise ValidationFailed(checked)
+    return checked
+
+
+def score(inputs, checked: Checked) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    m = inputs.methodology
+    scored_units = checked.units[checked.units["level"] == m.level].reset_index(drop=True)
+    criteria = score_criteria(m, scored_units, checked.appraisal, checked.answers, checked.stats)
+    totals = sum_results(m, scored_units, criteria, checked.deductions)
+    return criteria, totals, dossier_rates(checked.stats)
+
+
+def rank(inputs, checked: Checked, totals: pd.DataFrame) -> pd.DataFrame:
+    return rank_and_classify(inputs.methodology, totals, checked.previous)
+
+
+def compute(inputs) -> Computed:
+    """validate → score → rank, without Prefect (the flow runs the same steps as tasks)."""
+    checked = validate(inputs)
+    criteria, totals, rates = score(inputs, checked)
+    ranked = rank(inputs, checked, totals)
+    m = inputs.methodology
+    return Computed(checked, criteria, ranked, rates, published_results(m, ranked),
+                    published_criteria(m, criteria))

@@ -1,0 +1,244 @@
+"""Edge module: find an input folder's files, archive them with their sha256, and read them as text tables.
+
+Every file is copied into the run's `inputs/` archive *before* it is read, and is then read from the archive,
+so what was processed is exactly what was archived. Cells are read as text (codes keep their leading zeros),
+NFC-normalised and trimmed; numbers are parsed by the validation step, which can then name the bad cell.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from tasks.methodology import Methodology, file_sha256, load_methodology, resolve_methodology_path
+from tasks.text import nfc
+
+#: Row numbers are reported as the user sees them in Excel: the header is row 1, the first data row is 2.
+FIRST_DATA_ROW = 2
+
+# table -> (required columns, optional columns). Optional columns absent from a file are added empty.
+TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "units": (("unit_code", "unit_name", "level", "group"), ("parent_code",)),
+    "self_assessment": (("unit_code", "criterion_code", "appraised_points"),
+                        ("self_points", "evidence", "note")),
+    "survey_responses": (("respondent_id", "unit_code", "question_code", "answer"), ()),
+    "dossier_stats": (("unit_code", "period", "received", "received_online", "resolved", "resolved_on_time",
+                       "resolved_late", "digitized"), ()),
+    "dossiers": (("dossier_id", "unit_code", "received_at", "due_at", "resolved_at", "online", "digitized"), ()),
+    "deductions": (("unit_code", "points"), ("criterion_code", "reason")),
+    "lineage": (("unit_code", "predecessor_code"), ("predecessor_name", "weight")),
+    "previous_results": (("unit_code", "rank"), ()),
+    "corrections": (("unit_code", "criterion_code", "column", "new_value"), ("reason", "reference")),
+}
+REQUIRED_TABLES = ("units", "self_assessment", "survey_responses")
+OPTIONAL_TABLES = ("deductions", "lineage")
+TABLE_SUFFIXES = (".csv", ".xlsx")
+
+
+class InputError(ValueError):
+    """An input folder that cannot be read at all (a missing or unreadable file, a missing column)."""
+
+    def __init__(self, file: str, problem: str, column: str = "", row: int | None = None):
+        self.file, self.problem, self.column, self.row = file, problem, column, row
+        super().__init__(f"{file}: {problem}")
+
+
+@dataclass
+class Table:
+    """A table as read: every cell text, plus `_row`, the row number the user sees in Excel."""
+
+    name: str
+    file: str  # the file name as archived, e.g. "self_assessment.xlsx"
+    frame: pd.DataFrame
+
+
+@dataclass
+class ArchivedFile:
+    role: str  # index, methodology, units, self_assessment, …, previous_results
+    source: str  # where it was read from (as given)
+    archived: str  # path relative to the run's output folder, e.g. "inputs/units.csv"
+    sha256: str
+    bytes: int
+
+
+@dataclass
+class Inputs:
+    """Everything one run reads, from its archive."""
+
+    index: dict
+    methodology: Methodology
+    tables: dict[str, Table]
+    files: list[ArchivedFile] = field(default_factory=list)
+
+    @property
+    def dossier_source(self) -> str:
+        """`dossiers` when per-dossier records were aggregated, else `dossier_stats`."""
+        return "dossiers" if any(f.role == "dossiers" for f in self.files) else "dossier_stats"
+
+
+def _find_table(folder: Path, stem: str, suffixes: tuple[str, ...] = TABLE_SUFFIXES) -> Path | None:
+    found = [folder / f"{stem}{s}" for s in suffixes if (folder / f"{stem}{s}").is_file()]
+    if len(found) > 1:
+        raise InputError(str(folder), f"both {found[0].name} and {found[1].name} are present; keep one")
+    return found[0] if found else None
+
+
+def read_index(folder: Path) -> dict:
+    path = folder / "index.yaml"
+    if not path.is_file():
+        raise InputError(str(path), "index.yaml is missing: the input folder must have one (see README)")
+    try:
+        index = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(str(path), f"not valid YAML: {exc}") from exc
+    for key in ("year", "province", "methodology"):
+        if key not in index:
+            raise InputError(str(path), f"`{key}` is missing", column=key)
+    return {k: nfc(v) for k, v in index.items()}
+
+
+def locate_inputs(folder: Path, config_dir: Path) -> dict[str, Path]:
+    """role -> source path for every file an input folder provides (index.yaml decides the methodology)."""
+    folder = Path(folder)
+    index = read_index(folder)
+    roles: dict[str, Path] = {"index": folder / "index.yaml"}
+    try:
+        roles["methodology"] = resolve_methodology_path(str(index["methodology"]), folder, config_dir)
+    except FileNotFoundError as exc:
+        raise InputError(str(folder / "index.yaml"), str(exc), column="methodology") from exc
+    for stem in REQUIRED_TABLES + OPTIONAL_TABLES:
+        path = _find_table(folder, stem)
+        if path is None and stem in REQUIRED_TABLES:
+            raise InputError(str(folder / f"{stem}.csv"), f"{stem}.csv (or .xlsx) is missing")
+        if path is not None:
+            roles[stem] = path
+    stats = _find_table(folder, "dossier_stats")
+    raw = _find_table(folder, "dossiers", (".parquet", ".csv"))
+    if stats and raw:
+        raise InputError(str(folder), f"both {stats.name} and {raw.name} are present: give monthly statistics "
+                                      "or per-dossier records, not both")
+    if stats:
+        roles["dossier_stats"] = stats
+    elif raw:
+        roles["dossiers"] = raw
+    if index.get("previous_results"):
+        prev = (folder / str(index["previous_results"])).resolve()
+        if not prev.is_file():
+            raise InputError(str(folder / "index.yaml"), f"previous_results {index['previous_results']!r} "
+                             f"does not exist (looked for {prev})", column="previous_results")
+        roles["previous_results"] = prev
+    return roles
+
+
+def archive_inputs(roles: dict[str, Path], out_dir: Path) -> list[ArchivedFile]:
+    """Copy every input into `out_dir/inputs/` under its role name and record its sha256 and size."""
+    target = out_dir / "inputs"
+    target.mkdir(parents=True, exist_ok=True)
+    archived = []
+    for role, src in roles.items():
+        name = "index.yaml" if role == "index" else (
+            "methodology.yaml" if role == "methodology" else f"{role}{src.suffix.lower()}")
+        dst = target / name
+        shutil.copyfile(src, dst)
+        archived.append(ArchivedFile(role, str(src), f"inputs/{name}", file_sha256(dst), dst.stat().st_size))
+    return archived
+
+
+def read_table(path: Path, name: str) -> Table:
+    """Read a CSV (UTF-8, BOM accepted) or the first sheet of an XLSX as text, NFC-normalised, with `_row`."""
+    required, optional = TABLE_COLUMNS[name]
+    try:
+        if path.suffix.lower() == ".xlsx":
+            df = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path.name, f"is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
+                                    "'CSV UTF-8' or as .xlsx") from exc
+    except Exception as exc:  # a damaged xlsx, a CSV with unbalanced quotes…
+        raise InputError(path.name, f"cannot be read as a table: {exc}") from exc
+    df.columns = [nfc(str(c)) for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(path.name, f"column(s) {', '.join(missing)} missing; the header must have "
+                                    f"{', '.join(required + optional)}", column=missing[0], row=1)
+    for col in optional:
+        if col not in df.columns:
+            df[col] = ""
+    df = df.fillna("")
+    for col in df.columns:
+        df[col] = df[col].map(nfc) if df[col].dtype == object or str(df[col].dtype) == "str" else df[col]
+    df["_row"] = range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(df))
+    return Table(name, path.name, df.reset_index(drop=True))
+
+
+def aggregate_raw_dossiers(path: Path) -> Table:
+    """Per-dossier records -> monthly statistics per unit (the dossier_stats table), computed in DuckDB.
+
+    Received, online and digitised count in the month the dossier was received; resolved, on time
+    (`resolved_at <= due_at`) and late count in the month it was resolved; pending dossiers count as received.
+    """
+    import duckdb  # imported here: only runs that read raw dossiers need it
+
+    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv_auto"
+    src = f"{reader}('{path.as_posix()}')"
+    con = duckdb.connect()
+    try:
+        # CAST … AS VARCHAR keeps codes as text whatever the file's types; TRY_CAST leaves bad dates NULL,
+        # which the count below reports instead of dropping silently.
+        base = f"""
+          SELECT CAST(unit_code AS VARCHAR) AS unit_code,
+                 TRY_CAST(received_at AS TIMESTAMP) AS received_at,
+                 TRY_CAST(due_at AS TIMESTAMP) AS due_at,
+                 TRY_CAST(NULLIF(CAST(resolved_at AS VARCHAR), '') AS TIMESTAMP) AS resolved_at,
+                 CAST(online AS VARCHAR) IN ('1','true','True','TRUE') AS online,
+                 CAST(digitized AS VARCHAR) IN ('1','true','True','TRUE') AS digitized
+          FROM {src}"""
+        bad = con.execute(f"SELECT count(*) FROM ({base}) WHERE received_at IS NULL OR due_at IS NULL").fetchone()[0]
+        if bad:
+            raise InputError(path.name, f"{bad} dossier(s) have a received_at or due_at that is not a date",
+                             column="received_at")
+        df = con.execute(f"""
+          WITH d AS ({base}),
+          recv AS (SELECT unit_code, strftime(received_at, '%Y-%m') AS period, count(*) AS received,
+                          count(*) FILTER (WHERE online) AS received_online,
+                          count(*) FILTER (WHERE digitized) AS digitized
+                   FROM d GROUP BY ALL),
+          res AS (SELECT unit_code, strftime(resolved_at, '%Y-%m') AS period, count(*) AS resolved,
+                         count(*) FILTER (WHERE resolved_at <= due_at) AS resolved_on_time,
+                         count(*) FILTER (WHERE resolved_at > due_at) AS resolved_late
+                  FROM d WHERE resolved_at IS NOT NULL GROUP BY ALL)
+          SELECT coalesce(recv.unit_code, res.unit_code) AS unit_code,
+                 coalesce(recv.period, res.period) AS period,
+                 coalesce(received, 0) AS received, coalesce(received_online, 0) AS received_online,
+                 coalesce(resolved, 0) AS resolved, coalesce(resolved_on_time, 0) AS resolved_on_time,
+                 coalesce(resolved_late, 0) AS resolved_late, coalesce(digitized, 0) AS digitized
+          FROM recv FULL OUTER JOIN res ON recv.unit_code = res.unit_code AND recv.period = res.period
+          ORDER BY 1, 2""").df()
+    finally:
+        con.close()
+    df = df.astype(str)
+    df["unit_code"] = df["unit_code"].map(nfc)
+    df["_row"] = 0  # aggregated rows have no row of their own in the file
+    return Table("dossier_stats", path.name, df)
+
+
+def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
+    """Read every archived input of a run (paths in `archived` are relative to `out_dir`)."""
+    by_role = {a.role: out_dir / a.archived for a in archived}
+    index = yaml.safe_load(by_role["index"].read_text(encoding="utf-8-sig")) or {}
+    index = {k: nfc(v) for k, v in index.items()}
+    methodology = load_methodology(by_role["methodology"])
+    tables: dict[str, Table] = {}
+    for role, path in by_role.items():
+        if role in ("index", "methodology"):
+            continue
+        if role == "dossiers":
+            tables["dossier_stats"] = aggregate_raw_dossiers(path)
+        else:
+            tables[role] = read_table(path, role)
+    return Inputs(index=index, methodology=methodology, tables=tables, files=archived)

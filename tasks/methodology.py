@@ -1,0 +1,333 @@
+"""The methodology as data: parse a methodology YAML into frozen models and refuse one that does not add up.
+
+Pure module: no Prefect, SQLAlchemy, GX or Jinja2 here (tests/test_conventions.py keeps it so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: Sums of maxima are compared with this tolerance: YAML maxima such as 1.5 + 0.25 are exact in binary,
+#: but 0.1-steps are not, and a methodology must not be refused for float noise.
+SUM_TOLERANCE = 1e-9
+
+Source = Literal["appraisal", "survey", "dossier"]
+Metric = Literal["on_time_rate", "online_rate", "digitized_rate"]
+METRICS: dict[str, tuple[str, str]] = {
+    # metric: (numerator column, denominator column) of the dossier statistics
+    "on_time_rate": ("resolved_on_time", "resolved"),
+    "online_rate": ("received_online", "received"),
+    "digitized_rate": ("digitized", "received"),
+}
+
+
+class MethodologyError(ValueError):
+    """A methodology file that cannot be used; `problems` lists every rule it breaks."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: the methodology is inconsistent:\n  - " + "\n  - ".join(problems))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Text(_Frozen):
+    vi: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.vi if lang == "vi" else self.en
+
+
+class Step(_Frozen):
+    min: float
+    points: float
+
+
+class Linear(_Frozen):
+    from_: float = Field(alias="from")
+    to: float
+
+
+class Band(_Frozen):
+    min: float
+    code: str
+    vi: str
+    en: str
+
+
+class Criterion(_Frozen):
+    code: str
+    name: Text
+    max: float | None = None
+    source: Source | None = None
+    criteria: tuple[Criterion, ...] | None = None
+    basis: str | None = None  # legal basis / source of the criterion, free text
+    # dossier criteria
+    metric: Metric | None = None
+    steps: tuple[Step, ...] | None = None
+    linear: Linear | None = None
+    #: what a unit with no dossiers in the metric's denominator scores: `error` (a validation error, the
+    #: default: never a silent zero), `full` (nothing was late or offline) or `zero`.
+    if_no_dossiers: Literal["error", "full", "zero"] = "error"
+    # survey criteria
+    questions: tuple[str, ...] | None = None
+    answer_points: dict[int, float] | None = None
+    min_respondents: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _codes_are_text(cls, data):
+        # YAML reads `code: 1.1` as a float; criterion codes are text.
+        if isinstance(data, dict) and "code" in data and not isinstance(data["code"], str):
+            data = {**data, "code": str(data["code"])}
+        return data
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.criteria
+
+    @property
+    def max_points(self) -> float:
+        if self.max is not None:
+            return float(self.max)
+        return sum(c.max_points for c in self.criteria or ())
+
+
+class FieldSpec(_Frozen):
+    code: str
+    name: Text
+    criteria: tuple[Criterion, ...]
+    basis: str | None = None
+
+    @property
+    def max_points(self) -> float:
+        return sum(c.max_points for c in self.criteria)
+
+
+class Deductions(_Frozen):
+    max: float
+
+
+class Methodology(_Frozen):
+    id: str
+    year: int
+    level: str
+    title: Text
+    max_points: float = 100
+    decimals: int = Field(default=2, ge=0, le=6)
+    rank_on: Literal["full", "published"] = "full"
+    bands: tuple[Band, ...]
+    fields: tuple[FieldSpec, ...]
+    deductions: Deductions | None = None
+    #: named answer scales, for reference by YAML anchors (`answer_points: *likert5`)
+    scales: dict[str, dict[int, float]] | None = None
+    basis: str | None = None  # the decision that issued the methodology, e.g. "QĐ 892/QĐ-BNV"
+    province: str | None = None
+    sha256: str = ""  # of the file it was read from; filled by load_methodology
+
+    def leaves(self) -> list[Leaf]:
+        return list(_iter_leaves(self))
+
+    def field_codes(self) -> list[str]:
+        return [f.code for f in self.fields]
+
+    def band_for(self, published_index: float) -> Band:
+        """The first band whose `min` is at or below the published index (bands are highest first)."""
+        for band in self.bands:
+            if published_index >= band.min:
+                return band
+        return self.bands[-1]
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A criterion that carries points itself, with the field and the top-level criterion it belongs to."""
+
+    field_code: str
+    criterion: Criterion
+    parent_codes: tuple[str, ...]
+
+    @property
+    def code(self) -> str:
+        return self.criterion.code
+
+    @property
+    def source(self) -> str:
+        return self.criterion.source or ""
+
+    @property
+    def max_points(self) -> float:
+        return self.criterion.max_points
+
+
+def _iter_leaves(m: Methodology) -> Iterator[Leaf]:
+    def walk(field_code: str, crit: Criterion, parents: tuple[str, ...]) -> Iterator[Leaf]:
+        if crit.is_leaf:
+            yield Leaf(field_code, crit, parents)
+        else:
+            for sub in crit.criteria or ():
+                yield from walk(field_code, sub, parents + (crit.code,))
+
+    for f in m.fields:
+        for c in f.criteria:
+            yield from walk(f.code, c, ())
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= SUM_TOLERANCE * max(1.0, abs(a), abs(b))
+
+
+def _check_criterion(c: Criterion, where: str, problems: list[str]) -> None:
+    at = f"{where} criterion {c.code}"
+    if c.criteria:
+        if c.source or c.metric or c.steps or c.linear or c.questions:
+            problems.append(f"{at}: has sub-criteria, so it cannot have its own source, metric, steps, "
+                            "linear scale or questions (its points are the sum of its sub-criteria)")
+        subtotal = sum(s.max_points for s in c.criteria)
+        if c.max is not None and not _close(subtotal, c.max):
+            problems.append(f"{at}: max is {c.max:g} but its sub-criteria add up to {subtotal:g}")
+        for s in c.criteria:
+            _check_criterion(s, where, problems)
+        return
+    if c.max is None or c.source is None:
+        problems.append(f"{at}: a criterion needs either `max` and `source`, or sub-`criteria`")
+        return
+    if c.max <= 0:
+        problems.append(f"{at}: max must be positive, not {c.max:g}")
+    if c.source == "dossier":
+        if c.metric is None:
+            problems.append(f"{at}: a dossier criterion needs a `metric` ({', '.join(METRICS)})")
+        if (c.steps is None) == (c.linear is None):
+            problems.append(f"{at}: a dossier criterion needs exactly one of `steps` or `linear`")
+        if c.steps is not None:
+            mins = [s.min for s in c.steps]
+            if any(a <= b for a, b in zip(mins, mins[1:], strict=False)):
+                problems.append(f"{at}: steps must descend strictly by `min` (got {mins})")
+            pts = [s.points for s in c.steps]
+            if any(a < b for a, b in zip(pts, pts[1:], strict=False)):
+                problems.append(f"{at}: step points must not rise as `min` falls (got {pts})")
+            if any(p < 0 or p > c.max + SUM_TOLERANCE for p in pts):
+                problems.append(f"{at}: step points must lie between 0 and max {c.max:g} (got {pts})")
+            if mins and mins[-1] > 0:
+                problems.append(f"{at}: the last step must start at 0 so that every rate scores "
+                                f"(it starts at {mins[-1]:g})")
+        if c.linear is not None and not c.linear.from_ < c.linear.to:
+            problems.append(f"{at}: linear scale needs from < to (got from {c.linear.from_:g}, "
+                            f"to {c.linear.to:g})")
+    elif c.metric or c.steps or c.linear:
+        problems.append(f"{at}: `metric`, `steps` and `linear` belong to dossier criteria only")
+    if c.source == "survey":
+        if not c.questions:
+            problems.append(f"{at}: a survey criterion needs `questions`")
+        if not c.answer_points:
+            problems.append(f"{at}: a survey criterion needs `answer_points`")
+        elif any(v < 0 or v > 1 for v in c.answer_points.values()):
+            problems.append(f"{at}: answer_points map answers to fractions of the criterion's points, "
+                            f"between 0 and 1 (got {dict(c.answer_points)})")
+        if c.min_respondents is None or c.min_respondents < 1:
+            problems.append(f"{at}: a survey criterion needs `min_respondents` of at least 1")
+    elif c.questions or c.answer_points or c.min_respondents:
+        problems.append(f"{at}: `questions`, `answer_points` and `min_respondents` belong to survey "
+                        "criteria only")
+
+
+def check_methodology(m: Methodology) -> list[str]:
+    """Every rule of CONTRACT.md's methodology section that `m` breaks, as sentences (empty = valid)."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+
+    def note_code(code: str, what: str) -> None:
+        if code in seen:
+            problems.append(f"code {code!r} is used twice ({seen[code]} and {what})")
+        seen[code] = what
+
+    def note_tree(c: Criterion, where: str) -> None:
+        note_code(c.code, f"{where} criterion")
+        for s in c.criteria or ():
+            note_tree(s, where)
+
+    if not m.fields:
+        problems.append("the methodology has no fields")
+    for f in m.fields:
+        note_code(f.code, "field")
+        if not f.criteria:
+            problems.append(f"field {f.code}: has no criteria")
+        for c in f.criteria:
+            note_tree(c, f"field {f.code}")
+            _check_criterion(c, f"field {f.code}", problems)
+    total = sum(f.max_points for f in m.fields)
+    if not _close(total, m.max_points):
+        parts = " + ".join(f"{f.code} {f.max_points:g}" for f in m.fields)
+        problems.append(f"field maxima add up to {total:g} ({parts}), not max_points {m.max_points:g}")
+    if not m.bands:
+        problems.append("the methodology has no bands")
+    else:
+        mins = [b.min for b in m.bands]
+        if any(a <= b for a, b in zip(mins, mins[1:], strict=False)):
+            problems.append(f"bands must be listed highest first with strictly descending `min` (got {mins})")
+        if mins[-1] > 0:
+            problems.append(f"the lowest band must start at 0 so that every unit gets a band "
+                            f"(it starts at {mins[-1]:g})")
+        codes = [b.code for b in m.bands]
+        if len(set(codes)) != len(codes):
+            problems.append(f"band codes must be unique (got {codes})")
+    if m.deductions is not None and m.deductions.max < 0:
+        problems.append(f"deductions.max must not be negative (got {m.deductions.max:g})")
+    return problems
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_methodology(text: str, where: str = "methodology.yaml", sha256: str = "") -> Methodology:
+    """Parse and validate a methodology; raise MethodologyError naming every problem found."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MethodologyError(where, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise MethodologyError(where, ["the file must hold a YAML mapping (id, year, level, fields, …)"])
+    try:
+        m = Methodology.model_validate({**data, "sha256": sha256})
+    except ValidationError as exc:
+        raise MethodologyError(where, [_explain(e) for e in exc.errors()]) from exc
+    problems = check_methodology(m)
+    if problems:
+        raise MethodologyError(where, problems)
+    return m
+
+
+def _explain(err: dict) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {err['msg']}" + (f" (got {err['input']!r})" if err.get("type") != "missing" else "")
+
+
+def resolve_methodology_path(name: str, inputs_dir: Path, config_dir: Path) -> Path:
+    """`methodology:` in index.yaml is a path relative to the input folder or a file in config/methodology."""
+    for candidate in (inputs_dir / name, config_dir / "methodology" / name,
+                      config_dir / "methodology" / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{inputs_dir / 'index.yaml'}: methodology {name!r} is neither a file in the input folder nor in "
+        f"{config_dir / 'methodology'}")
+
+
+def load_methodology(path: Path) -> Methodology:
+    return parse_methodology(path.read_text(encoding="utf-8-sig"), str(path), file_sha256(path))

@@ -1,0 +1,51 @@
+"""The one place where numbers are rounded and formatted for publication.
+
+Rule (CONTRACT.md): points are computed at full precision and rounded half-up (half away from zero) only when
+published. "Full precision" means binary floats settled to FULL_DECIMALS places first, so that float noise
+(0.1 + 0.2 = 0.30000000000000004, a sum of 92.625 computed as 92.62499999999999) cannot move a published
+digit or split a tie. Python's round() and Babel round half to even; they are never used for figures.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+#: Places kept at "full precision": far below any difference an appraisal council can make (0.01 point).
+FULL_DECIMALS = 9
+
+
+def _quantum(decimals: int) -> Decimal:
+    return Decimal(1).scaleb(-decimals)
+
+
+def to_decimal(value: float, decimals: int) -> Decimal:
+    """`value` settled to full precision, then rounded half-up to `decimals` places."""
+    settled = Decimal(repr(float(value))).quantize(_quantum(FULL_DECIMALS), rounding=ROUND_HALF_UP)
+    return settled.quantize(_quantum(decimals), rounding=ROUND_HALF_UP)
+
+
+def settle(value: float) -> float:
+    """Full-precision value used for sums, comparisons and ranks (rank_on: full)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    return float(to_decimal(value, FULL_DECIMALS))
+
+
+def publish(value: float, decimals: int) -> float:
+    """The published figure as a number (for CSV/JSON/Excel), rounded half-up once."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    return float(to_decimal(value, decimals))
+
+
+def format_number(value: float | None, decimals: int, lang: str = "vi", signed: bool = False) -> str:
+    """A figure as its readers expect it: 1.234,56 in Vietnamese, 1,234.56 in English; '' for no value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    d = to_decimal(value, decimals)
+    sign = "-" if d < 0 else ("+" if signed and d > 0 else "")
+    text = f"{abs(d):,.{decimals}f}"  # Decimal formatting does not round again: d is already quantized
+    if lang == "vi":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return sign + text

@@ -1,0 +1,55 @@
+"""Pure module: ranks within groups, bands, change against last year, and the published (rounded) tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tasks.methodology import Methodology
+from tasks.numbers import publish
+
+RESULTS_COLUMNS = ["unit_code", "unit_name", "group", "total_points", "max_points", "index_pct", "rank",
+                   "rank_of", "band", "band_vi", "prev_rank", "rank_change", "appraisal_points",
+                   "survey_points", "dossier_points", "deduction_points"]
+
+
+def sport_rank(values: pd.Series, groups: pd.Series) -> pd.Series:
+    """Rank descending within each group; equal values share the smallest rank and the next skips (1,2,2,4)."""
+    return values.groupby(groups).rank(method="min", ascending=False).astype("Int64")
+
+
+def rank_and_classify(m: Methodology, results: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Add rank, rank_of, band, band_vi, prev_rank and rank_change to full-precision results."""
+    published_index = results["index_pct"].map(lambda v: publish(v, m.decimals))
+    key = results["index_pct"] if m.rank_on == "full" else published_index
+    out = results.assign(rank=sport_rank(key, results["group"]),
+                         rank_of=results.groupby("group")["unit_code"].transform("size").astype("Int64"))
+    bands = published_index.map(m.band_for)
+    out = out.assign(band=bands.map(lambda b: b.code), band_vi=bands.map(lambda b: b.vi),
+                     band_en=bands.map(lambda b: b.en))
+    prev = pd.Series(dtype="Int64")
+    if previous is not None and len(previous):
+        prev = previous.dropna(subset=["rank"]).drop_duplicates("unit_code").set_index("unit_code")["rank"]
+    out["prev_rank"] = out["unit_code"].map(prev).astype("Int64")
+    out["rank_change"] = (out["prev_rank"] - out["rank"]).astype("Int64")
+    if previous is not None and "index_pct" in previous:
+        prev_index = previous.drop_duplicates("unit_code").set_index("unit_code")["index_pct"]
+        out["prev_index_pct"] = out["unit_code"].map(prev_index)
+    else:
+        out["prev_index_pct"] = float("nan")
+    return out
+
+
+def published_results(m: Methodology, ranked: pd.DataFrame) -> pd.DataFrame:
+    """results.csv as CONTRACT.md defines it: contract columns, then <field>_points/_pct, rounded half-up."""
+    field_cols = [c for f in m.fields for c in (f"{f.code}_points", f"{f.code}_pct")]
+    out = ranked[RESULTS_COLUMNS + field_cols].copy()
+    for c in ["total_points", "max_points", "index_pct", "appraisal_points", "survey_points", "dossier_points",
+              "deduction_points", *field_cols]:
+        out[c] = out[c].map(lambda v: publish(v, m.decimals))
+    return out
+
+
+def published_criteria(m: Methodology, criteria: pd.DataFrame) -> pd.DataFrame:
+    out = criteria[["unit_code", "field_code", "criterion_code", "source", "max_points", "points"]].copy()
+    out["points"] = out["points"].map(lambda v: publish(v, m.decimals))
+    return out

@@ -1,0 +1,269 @@
+"""Edge module: synthetic but realistic input folders for a real province's real units (`parindex sample`).
+
+Units come from the province's real registry (PyPI `vietnamadminunits`, GSO codes) and config/provinces/.
+Every figure is synthetic and labelled so (`synthetic: true` in index.yaml, a banner in the report).
+Deterministic for a seed: each unit has a lasting quality, each year a shock, and a few units rise or fall
+sharply between years. The later years get `previous_results.csv` computed by the same code as `run`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tasks.methodology import Methodology, parse_methodology
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+LEVELS = ("department", "district", "commune")
+# level -> (mean fraction of points, spread, dossiers per unit per month)
+PROFILE = {"department": (0.87, 0.04, 160), "district": (0.855, 0.045, 1400), "commune": (0.84, 0.05, 110)}
+EVIDENCE = ["Quyết định số {n}/QĐ-UBND", "Kế hoạch số {n}/KH-UBND", "Báo cáo số {n}/BC-UBND",
+            "Công văn số {n}/UBND-NV", "Thông báo số {n}/TB-UBND"]
+DEDUCTION_REASONS = [("5.4", "Có công chức bị kỷ luật khiển trách trong năm"),
+                     ("1.2", "Chậm gửi báo cáo CCHC định kỳ"),
+                     ("", "Để xảy ra khiếu nại đông người, vượt cấp"),
+                     ("3.1", "Niêm yết thủ tục hành chính không đúng quy định")]
+
+
+@dataclass(frozen=True)
+class Province:
+    slug: str
+    name: str
+    short: str
+    registry: str
+    last_year: int
+    methodology: str
+    groups: dict
+    departments: list[dict]
+
+
+def load_province(slug: str) -> Province:
+    path = CONFIG_DIR / "provinces" / f"{slug}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / "provinces").glob("*.yaml")))
+        raise ValueError(f"no province {slug!r} in config/provinces (known: {known})")
+    d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Province(d["slug"], d["name"], d["province_short"], d["registry"], int(d["last_year"]),
+                    d["methodology"], d.get("groups", {}), d.get("departments", []))
+
+
+def registry_units(p: Province) -> dict[str, pd.DataFrame]:
+    """units.csv rows per level from the real registry (legacy: districts and communes with GSO codes)."""
+    from vietnamadminunits.database import query
+
+    deps = pd.DataFrame({"unit_code": [d["code"] for d in p.departments],
+                         "unit_name": [d["name"] for d in p.departments],
+                         "level": "department", "group": p.groups.get("department", "Sở, ban, ngành"),
+                         "parent_code": ""})
+    rows = pd.DataFrame(query(
+        "SELECT provinceCode, district, districtCode, ward, wardCode FROM admin_units_legacy "
+        f"WHERE provinceShort = '{p.short}' ORDER BY districtCode, wardCode"))
+    if rows.empty:
+        raise ValueError(f"the registry has no units for {p.short!r}")
+    dist = rows.drop_duplicates("districtCode")
+    districts = pd.DataFrame({"unit_code": dist["districtCode"], "unit_name": dist["district"],
+                              "level": "district", "group": p.groups.get("district", "Cấp huyện"),
+                              "parent_code": dist["provinceCode"]})
+    communes = pd.DataFrame({"unit_code": rows["wardCode"], "unit_name": rows["ward"], "level": "commune",
+                             "group": rows["district"], "parent_code": rows["districtCode"]})
+    return {"department": deps, "district": districts.reset_index(drop=True),
+            "commune": communes.reset_index(drop=True)}
+
+
+def methodology_text(p: Province, level: str, year: int) -> str:
+    """The methodology file for a level and year; the nearest year's, re-labelled, when none exists."""
+    folder = CONFIG_DIR / "methodology"
+    exact = folder / (p.methodology.format(level=level, year=year) + ".yaml")
+    if exact.is_file():
+        return exact.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(p.methodology.format(level=level, year="@")).replace("@", r"(\d{4})"))
+    years = sorted(int(mt.group(1)) for f in folder.glob("*.yaml") if (mt := pattern.fullmatch(f.stem)))
+    if not years:
+        raise ValueError(f"no methodology for level {level!r} of {p.slug}")
+    near = min(years, key=lambda y: (abs(y - year), -y))
+    text = (folder / (p.methodology.format(level=level, year=near) + ".yaml")).read_text(encoding="utf-8")
+    text = re.sub(rf"-{near}\b", f"-{year}", text)
+    text = re.sub(rf"^year: {near}$", f"year: {year}", text, flags=re.M)
+    return re.sub(rf"\b{near}\b", str(year), text)
+
+
+def _quality(rng_seed: int, units: pd.DataFrame, level: str, years: list[int]) -> dict[int, np.ndarray]:
+    """A lasting quality per unit, a shock per year, and a few sharp risers and fallers after the first year."""
+    mean, spread, _ = PROFILE[level]
+    rng = np.random.default_rng([rng_seed, LEVELS.index(level)])
+    n = len(units)
+    ability = rng.normal(0, 1, n)
+    movers = np.zeros(n)
+    k = max(1, n // 12)
+    picked = rng.choice(n, size=min(n, 2 * k), replace=False)
+    movers[picked[:k]] = rng.uniform(1.2, 2.0, len(picked[:k]))  # rise sharply
+    movers[picked[k:]] = -rng.uniform(1.2, 2.0, len(picked[k:]))  # fall sharply
+    out = {}
+    for i, year in enumerate(years):
+        shock = np.random.default_rng([rng_seed, LEVELS.index(level), year]).normal(0, 0.45, n)
+        z = ability + shock + (movers if i > 0 else 0) + 0.15 * i
+        out[year] = np.clip(mean + spread * z, 0.55, 0.99)
+    return out
+
+
+def _quarter(x: np.ndarray) -> np.ndarray:
+    return np.floor(x * 4 + 0.5) / 4
+
+
+def make_self_assessment(m: Methodology, units: pd.DataFrame, q: np.ndarray, rng) -> pd.DataFrame:
+    rows = []
+    leaves = [lf for lf in m.leaves() if lf.source == "appraisal"]
+    for ui, unit in enumerate(units["unit_code"]):
+        for lf in leaves:
+            mx = lf.max_points
+            frac = np.clip(q[ui] + rng.normal(0.03, 0.12), 0, 1)
+            appraised = float(min(mx, _quarter(np.array(mx * frac))))
+            self_pts = float(min(mx, appraised + rng.choice([0, 0, 0, 0.25, 0.5])))
+            ev = rng.choice(EVIDENCE).format(n=int(rng.integers(10, 999)))
+            rows.append({"unit_code": unit, "criterion_code": lf.code, "self_points": f"{self_pts:g}",
+                         "appraised_points": f"{appraised:g}", "evidence": f"{ev}/{m.year}",
+                         "note": "" if appraised == self_pts else "Hội đồng thẩm định điều chỉnh điểm"})
+    return pd.DataFrame(rows)
+
+
+def make_survey(m: Methodology, units: pd.DataFrame, q: np.ndarray, rng) -> pd.DataFrame:
+    questions = sorted({qq for lf in m.leaves() if lf.source == "survey" for qq in lf.criterion.questions})
+    parts = []
+    for ui, unit in enumerate(units["unit_code"]):
+        n = int(rng.integers(36, 61))
+        centre = 1 + 4 * np.clip(q[ui] + rng.normal(0, 0.04), 0, 1)
+        qbias = rng.normal(0, 0.25, len(questions))
+        ans = np.clip(np.rint(centre + qbias[None, :] + rng.normal(0, 0.75, (n, len(questions)))), 1, 5)
+        blank = rng.random((n, len(questions))) < 0.015
+        resp = np.repeat([f"{unit}-{m.year}-{i:03d}" for i in range(1, n + 1)], len(questions))
+        text = np.where(blank, "", ans.astype(int).astype(str)).ravel()
+        parts.append(pd.DataFrame({"respondent_id": resp, "unit_code": unit,
+                                   "question_code": np.tile(questions, n), "answer": text}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _rates(q: np.ndarray, year_index: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(q)
+    online = np.clip(rng.beta(1.6, 1.1, n) * (0.75 + 0.35 * year_index) * (0.6 + 0.5 * q), 0.003, 0.985)
+    online[rng.random(n) < 0.04] = rng.uniform(0.002, 0.009)  # a few units barely take dossiers online
+    late = rng.beta(1.0, 50.0, n) * (1.4 - q) * 2
+    late[rng.random(n) < 0.3] = 0.0  # many units resolve every dossier on time
+    digitized = np.clip(0.55 + 0.4 * q + rng.normal(0, 0.06, n) + 0.05 * year_index, 0.3, 1.0)
+    return online, 1 - np.clip(late, 0, 0.2), digitized
+
+
+def make_dossier_stats(units, q, year, year_index, per_month, rng) -> pd.DataFrame:
+    online, on_time, digitized = _rates(q, year_index, rng)
+    rows = []
+    for ui, unit in enumerate(units["unit_code"]):
+        lam = per_month * rng.uniform(0.5, 1.6)
+        for month in range(1, 13):
+            received = int(rng.poisson(lam))
+            resolved = int(rng.binomial(received, 0.985))
+            ok = int(rng.binomial(resolved, on_time[ui]))
+            rows.append({"unit_code": unit, "period": f"{year}-{month:02d}", "received": received,
+                         "received_online": int(rng.binomial(received, online[ui])), "resolved": resolved,
+                         "resolved_on_time": ok, "resolved_late": resolved - ok,
+                         "digitized": int(rng.binomial(received, digitized[ui]))})
+    return pd.DataFrame(rows)
+
+
+def make_raw_dossiers(units, q, year, year_index, per_month, rng) -> pd.DataFrame:
+    """One row per dossier, as exported by a one-stop system (resolved_at empty = still pending)."""
+    online, on_time, digitized = _rates(q, year_index, rng)
+    frames = []
+    start = datetime(year, 1, 1)
+    year_end = datetime(year, 12, 31, 23, 59)
+    for ui, unit in enumerate(units["unit_code"]):
+        n = int(rng.poisson(per_month * 12 * rng.uniform(0.5, 1.6)))
+        received = start + pd.to_timedelta(rng.uniform(0, 364, n), unit="D")
+        due = received + pd.to_timedelta(rng.integers(3, 21, n), unit="D")
+        is_late = rng.random(n) > on_time[ui]
+        delta = np.where(is_late, rng.uniform(0.5, 10, n), -rng.uniform(0, 3, n))
+        resolved = due + pd.to_timedelta(delta, unit="D")
+        resolved = pd.Series(resolved).where(pd.Series(resolved) <= year_end)
+        frames.append(pd.DataFrame({
+            "dossier_id": [f"{unit}-{year}-{i:06d}" for i in range(n)], "unit_code": unit,
+            "received_at": pd.Series(received).dt.floor("min"), "due_at": pd.Series(due).dt.floor("min"),
+            "resolved_at": resolved.dt.floor("min"),
+            "online": rng.random(n) < online[ui], "digitized": rng.random(n) < digitized[ui]}))
+    return pd.concat(frames, ignore_index=True).sort_values(["received_at", "dossier_id"], ignore_index=True)
+
+
+def make_deductions(units, rng) -> pd.DataFrame:
+    n = len(units)
+    picked = rng.choice(n, size=max(1, n // 10), replace=False)
+    rows = []
+    for i in sorted(picked):
+        code, reason = DEDUCTION_REASONS[int(rng.integers(len(DEDUCTION_REASONS)))]
+        rows.append({"unit_code": units["unit_code"].iloc[i], "criterion_code": code,
+                     "points": f"{float(rng.choice([0.5, 1, 1.5, 2])):g}", "reason": reason})
+    return pd.DataFrame(rows, columns=["unit_code", "criterion_code", "points", "reason"])
+
+
+def write_sample(out: Path, province: str = "hai-duong", year: int = 2024, years: int = 2, seed: int = 20240,
+                 scale: str = "province", levels: tuple[str, ...] = LEVELS) -> list[Path]:
+    """Write `out/<year>/<level>/` input folders for `years` years ending at `year`; return the folders."""
+    if scale != "province":
+        raise NotImplementedError("--scale national is not built yet (see the scale-out issue); "
+                                  "use --scale province")
+    p = load_province(province)
+    span = list(range(year - years + 1, year + 1))
+    if span[-1] > p.last_year:
+        raise ValueError(f"{p.name} ({p.slug}) has units up to {p.last_year} only (the 2025 reorganisation "
+                         f"merged it); ask for --year {p.last_year} or earlier")
+    from tasks.compute import compute
+    from tasks.ingest import archive_inputs, locate_inputs, read_inputs
+
+    units_by_level = registry_units(p)
+    written = []
+    for level in levels:
+        units = units_by_level[level]
+        quality = _quality(seed, units, level, span)
+        previous_path: Path | None = None
+        for yi, y in enumerate(span):
+            folder = Path(out) / str(y) / level
+            folder.mkdir(parents=True, exist_ok=True)
+            text = methodology_text(p, level, y)
+            m = parse_methodology(text, f"{level}-{y}")
+            (folder / "methodology.yaml").write_text(text, encoding="utf-8")
+            rng = np.random.default_rng([seed, LEVELS.index(level), y, 7])
+            q = quality[y]
+            index = {"year": y, "province": p.name, "methodology": "methodology.yaml", "synthetic": True,
+                     "note": "Dữ liệu mô phỏng (synthetic data) sinh bởi `parindex sample`, "
+                             f"seed {seed}; đơn vị thật theo danh mục hành chính, số liệu không có thật."}
+            if previous_path is not None:
+                index["previous_results"] = "previous_results.csv"
+            units.to_csv(folder / "units.csv", index=False)
+            make_self_assessment(m, units, q, rng).to_csv(folder / "self_assessment.csv", index=False)
+            make_survey(m, units, q, rng).to_csv(folder / "survey_responses.csv", index=False)
+            per_month = PROFILE[level][2]
+            for stale in ("dossier_stats.csv", "dossiers.parquet"):
+                (folder / stale).unlink(missing_ok=True)
+            if level == "department":  # departments send per-dossier records; the others monthly statistics
+                make_raw_dossiers(units, q, y, yi, per_month, rng).to_parquet(folder / "dossiers.parquet",
+                                                                              index=False)
+            else:
+                make_dossier_stats(units, q, y, yi, per_month, rng).to_csv(folder / "dossier_stats.csv",
+                                                                           index=False)
+            make_deductions(units, rng).to_csv(folder / "deductions.csv", index=False)
+            (folder / "index.yaml").write_text(yaml.safe_dump(index, allow_unicode=True, sort_keys=False),
+                                               encoding="utf-8")
+            written.append(folder)
+            if yi < len(span) - 1:
+                # last year's published results, computed by the same code `parindex run` uses
+                scratch = folder / ".previous"
+                archived = archive_inputs(locate_inputs(folder, CONFIG_DIR), scratch)
+                results = compute(read_inputs(scratch, archived)).results
+                previous_path = Path(out) / str(span[yi + 1]) / level / "previous_results.csv"
+                previous_path.parent.mkdir(parents=True, exist_ok=True)
+                results.to_csv(previous_path, index=False)
+                shutil.rmtree(scratch)
+    return written

@@ -1,0 +1,134 @@
+"""Pure module: points per leaf criterion from the three sources, then field and unit totals.
+
+Inputs are the typed tables of tasks.checks (already validated); outputs are new DataFrames at full
+precision (tasks.numbers.settle). Nothing here rounds for publication.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from tasks.methodology import METRICS, Criterion, Methodology
+from tasks.numbers import settle
+
+CRITERIA_COLUMNS = ["unit_code", "field_code", "criterion_code", "source", "max_points", "points"]
+
+
+def points_on_scale(c: Criterion, rate: float) -> float:
+    """Points of a dossier criterion for a rate: the first step whose `min` <= rate, or the linear scale."""
+    if rate is None or math.isnan(rate):
+        return {"full": c.max_points, "zero": 0.0}.get(c.if_no_dossiers, math.nan)
+    rate = round(rate, 12)  # 19/20 must meet a step at 0.95 whatever the float division gives
+    if c.steps is not None:
+        for step in c.steps:
+            if rate >= step.min:
+                return float(step.points)
+        return 0.0
+    lo, hi = c.linear.from_, c.linear.to
+    if rate <= lo:
+        return 0.0
+    if rate >= hi:
+        return c.max_points
+    return c.max_points * (rate - lo) / (hi - lo)
+
+
+def dossier_rates(stats: pd.DataFrame) -> pd.DataFrame:
+    """Year totals per unit and the three rates (NaN where the denominator is 0)."""
+    cols = ["received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"]
+    totals = stats.groupby("unit_code", as_index=False)[cols].sum() if len(stats) else pd.DataFrame(
+        columns=["unit_code", *cols])
+    out = totals.copy()
+    for metric, (num, den) in METRICS.items():
+        den_values = out[den].astype(float)
+        out[metric] = (out[num].astype(float) / den_values).where(den_values > 0)
+    return out
+
+
+def score_appraisal(m: Methodology, appraisal: pd.DataFrame) -> pd.DataFrame:
+    wanted = {lf.code for lf in m.leaves() if lf.source == "appraisal"}
+    a = appraisal[appraisal["criterion_code"].isin(wanted)]
+    return pd.DataFrame({"unit_code": a["unit_code"], "criterion_code": a["criterion_code"],
+                         "points": a["appraised_points"].astype(float),
+                         "self_points": a["self_points"].astype(float)})
+
+
+def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
+    """points = max × mean of the mapped values of all valid answers to the listed questions, pooled."""
+    rows = []
+    valid = answers[answers["answer"].notna()]
+    for lf in m.leaves():
+        if lf.source != "survey":
+            continue
+        c = lf.criterion
+        mine = valid[valid["question_code"].isin(c.questions)]
+        mapped = mine["answer"].astype(int).map(c.answer_points)
+        grouped = mine.assign(value=mapped).groupby("unit_code").agg(
+            mean_value=("value", "mean"), answers=("value", "size"), respondents=("respondent_id", "nunique"))
+        for unit, g in grouped.iterrows():
+            rows.append({"unit_code": unit, "criterion_code": c.code,
+                         "points": c.max_points * float(g["mean_value"]),
+                         "respondents": int(g["respondents"]), "answers": int(g["answers"])})
+    return pd.DataFrame(rows, columns=["unit_code", "criterion_code", "points", "respondents", "answers"])
+
+
+def score_dossier(m: Methodology, rates: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for lf in m.leaves():
+        if lf.source != "dossier":
+            continue
+        c = lf.criterion
+        for r in rates.itertuples(index=False):
+            rate = getattr(r, c.metric)
+            rows.append({"unit_code": r.unit_code, "criterion_code": c.code,
+                         "points": points_on_scale(c, rate), "rate": rate})
+    return pd.DataFrame(rows, columns=["unit_code", "criterion_code", "points", "rate"])
+
+
+def score_criteria(m: Methodology, units: pd.DataFrame, appraisal: pd.DataFrame, answers: pd.DataFrame,
+                   stats: pd.DataFrame) -> pd.DataFrame:
+    """Points of every leaf criterion for every scored unit (CONTRACT criteria.csv, full precision).
+
+    Extra columns: self_points (appraisal), respondents (survey), rate (dossier).
+    """
+    leaves = pd.DataFrame([{"field_code": lf.field_code, "criterion_code": lf.code, "source": lf.source,
+                            "max_points": lf.max_points, "order": i} for i, lf in enumerate(m.leaves())])
+    grid = units[["unit_code"]].merge(leaves, how="cross")
+    scored = pd.concat([score_appraisal(m, appraisal), score_survey(m, answers),
+                        score_dossier(m, dossier_rates(stats))], ignore_index=True)
+    out = grid.merge(scored, on=["unit_code", "criterion_code"], how="left", validate="one_to_one")
+    missing = out[out["points"].isna()]
+    if len(missing):
+        # checks.py reports these as validation errors first; reaching here means a caller skipped it
+        first = missing.iloc[0]
+        raise ValueError(f"no points for unit {first.unit_code}, criterion {first.criterion_code} "
+                         f"({len(missing)} gap(s)): the inputs were not validated")
+    out["points"] = out["points"].map(settle)
+    unit_order = {u: i for i, u in enumerate(units["unit_code"])}
+    out = out.assign(_u=out["unit_code"].map(unit_order)).sort_values(["_u", "order"])
+    return out.drop(columns=["_u", "order"]).reset_index(drop=True)
+
+
+def sum_results(m: Methodology, units: pd.DataFrame, criteria: pd.DataFrame,
+                deductions: pd.DataFrame) -> pd.DataFrame:
+    """One row per unit: totals by source and field, deductions (capped), total and index at full precision."""
+    base = units[["unit_code", "unit_name", "group"]].reset_index(drop=True)
+    by_source = criteria.pivot_table(index="unit_code", columns="source", values="points", aggfunc="sum")
+    by_field = criteria.pivot_table(index="unit_code", columns="field_code", values="points", aggfunc="sum")
+    out = base.copy()
+    for source in ("appraisal", "survey", "dossier"):
+        col = by_source[source] if source in by_source else pd.Series(dtype=float)
+        out[f"{source}_points"] = out["unit_code"].map(col).fillna(0.0).map(settle)
+    cap = m.deductions.max if m.deductions else 0.0
+    raw = deductions.groupby("unit_code")["points"].sum() if len(deductions) else pd.Series(dtype=float)
+    out["deduction_points"] = out["unit_code"].map(raw).fillna(0.0).clip(upper=cap).map(settle)
+    gross = out[["appraisal_points", "survey_points", "dossier_points"]].sum(axis=1)
+    out["total_points"] = (gross - out["deduction_points"]).clip(lower=0.0).map(settle)
+    out["max_points"] = float(m.max_points)
+    out["index_pct"] = (out["total_points"] / m.max_points * 100).map(settle)
+    for f in m.fields:
+        pts = out["unit_code"].map(by_field[f.code]).fillna(0.0).map(settle)
+        out[f"{f.code}_points"] = pts
+        out[f"{f.code}_pct"] = (pts / f.max_points * 100).map(settle)
+    return out
