@@ -20,6 +20,14 @@ class ValidationFailed(Exception):
         super().__init__(f"the inputs failed validation with {n} error(s)")
 
 
+class InputsUnreadable(Exception):
+    """An input folder that cannot be read (missing file or column, broken methodology); `rows` are problems."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+        super().__init__(rows[0]["problem"] if rows else "the inputs cannot be read")
+
+
 @dataclass
 class Computed:
     checked: Checked

@@ -1,0 +1,176 @@
+"""The annual run as a Prefect flow: locate → archive → read → validate → score → rank → render → publish.
+
+Wiring only: every step is a plain function from tasks/, wrapped here as a Prefect task. Retries only on I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks import compute, ingest, publishing, render, report, store
+from tasks.checks import PROBLEM_COLUMNS
+from tasks.methodology import MethodologyError
+from tasks.ranking import published_criteria, published_results
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+# Caching across runs is keyed on content hashes in the scale-out issue; until then nothing is cached.
+locate_inputs = task(ingest.locate_inputs, name="locate inputs", cache_policy=NO_CACHE)
+archive_inputs = task(ingest.archive_inputs, name="archive inputs", cache_policy=NO_CACHE, retries=2,
+                      retry_delay_seconds=2)
+read_inputs = task(ingest.read_inputs, name="read inputs", cache_policy=NO_CACHE)
+validate = task(compute.validate, name="validate", cache_policy=NO_CACHE)
+score = task(compute.score, name="score", cache_policy=NO_CACHE)
+rank = task(compute.rank, name="rank", cache_policy=NO_CACHE)
+
+
+def _inputs_digest(files) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.role):
+        h.update(f"{f.role}:{f.sha256}\n".encode())
+    return h.hexdigest()
+
+
+@task(name="render outputs", cache_policy=NO_CACHE)
+def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict) -> None:
+    m = bundle.methodology
+    render.write_csv(computed.results, staging / "results.csv")
+    render.write_csv(computed.criteria_published, staging / "criteria.csv")
+    rates = computed.rates.copy()
+    meta = {"province": bundle.index.get("province"), "year": m.year, "level": m.level,
+            "methodology_id": m.id, "version": run["version"], "run_id": run["run_id"],
+            "synthetic": bool(bundle.index.get("synthetic", False))}
+    render.write_json(staging / "results.json", meta, {"results": computed.results,
+                                                       "criteria": computed.criteria_published})
+    render.write_xlsx(staging / "results.xlsx", {"results": computed.results,
+                                                 "criteria": computed.criteria_published,
+                                                 "dossiers": rates}, m.decimals)
+    pairs = []
+    for lang in ("vi", "en"):
+        html = render.render_html(report.build_context(m, bundle.index, computed, run, lang))
+        (staging / f"report.{lang}.html").write_text(html, encoding="utf-8")
+        pairs.append((staging / f"report.{lang}.html", staging / f"report.{lang}.pdf"))
+    render.render_pdfs(pairs, workers=2)
+
+
+def _problem_summary(problems: pd.DataFrame, limit: int = 25) -> str:
+    errors = problems[problems["severity"] == "error"]
+    lines = [f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)"]
+    for p in errors.head(limit).itertuples(index=False):
+        where = f"{p.file}" + (f" row {int(p.row)}" if pd.notna(p.row) and p.row != "" else "")
+        unit = f" unit {p.unit_code}" if p.unit_code else ""
+        lines.append(f"  {where}{unit} [{p.column}={p.value!s}]: {p.problem}")
+    if len(errors) > limit:
+        lines.append(f"  … and {len(errors) - limit} more in validation/errors.csv")
+    return "\n".join(lines) + "\n"
+
+
+def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
+    return publishing.write_validation(out, problems, _problem_summary(problems))
+
+
+@flow(name="parindex-annual-run")
+def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
+               parent_run_id: str | None = None) -> dict:
+    """Publish the PAR Index for one input folder into `out`; return a summary of the publication.
+
+    Raises compute.ValidationFailed (exit 2 in the CLI) with `out/validation/errors.csv` written when the
+    inputs have errors; anything published earlier in `out` is then left as it was.
+    """
+    logger = get_run_logger()
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for note in publishing.recover_interrupted(out_dir):
+        logger.warning(note)
+    run_id = str(uuid.uuid4())
+    started = datetime.now(UTC).replace(microsecond=0)
+    staging = out_dir / f".staging-{run_id}"
+    staging.mkdir()
+    url = db or store.default_url(out_dir)
+    try:
+        try:
+            roles = locate_inputs(Path(inputs), CONFIG_DIR)
+            archived = archive_inputs(roles, staging)
+            bundle = read_inputs(staging, archived)
+        except (ingest.InputError, MethodologyError) as exc:
+            problem = {"file": getattr(exc, "file", str(inputs)), "row": getattr(exc, "row", None),
+                       "unit_code": "", "column": getattr(exc, "column", ""), "value": "",
+                       "problem": getattr(exc, "problem", str(exc)), "severity": "error"}
+            if hasattr(exc, "problems"):  # MethodologyError: one row per broken rule
+                rows = [{**problem, "file": exc.path, "problem": p} for p in exc.problems]
+            else:
+                rows = [problem]
+            _fail_validation(out_dir, pd.DataFrame(rows, columns=PROBLEM_COLUMNS))
+            raise compute.InputsUnreadable(rows) from exc
+        try:
+            checked = validate(bundle)
+        except compute.ValidationFailed as exc:
+            path = _fail_validation(out_dir, exc.checked.problems_frame())
+            logger.error(f"validation failed: {len(exc.checked.errors)} error(s), see {path}")
+            raise
+        criteria, totals, rates = score(bundle, checked)
+        ranked = rank(bundle, checked, totals)
+        m = bundle.methodology
+        computed = compute.Computed(checked, criteria, ranked, rates, published_results(m, ranked),
+                                    published_criteria(m, criteria))
+        run = {"run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
+               "province": str(bundle.index.get("province", "")), "year": m.year, "level": m.level,
+               "methodology_id": m.id, "methodology_sha256": m.sha256,
+               "inputs_sha256": _inputs_digest(archived), "code_version": publishing.code_version(),
+               "out_dir": str(out_dir), "synthetic": bool(bundle.index.get("synthetic", False)),
+               "started_at": started}
+        render_outputs(staging, bundle, computed, {**run, "files": archived})
+        finished = datetime.now(UTC).replace(microsecond=0)
+        manifest = {
+            "run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
+            "province": run["province"], "year": m.year, "level": m.level, "methodology_id": m.id,
+            "methodology_sha256": m.sha256, "methodology": "inputs/methodology.yaml",
+            "inputs": {f.role: {"file": f.archived, "source": f.source, "sha256": f.sha256, "bytes": f.bytes,
+                                **checked.counts.get(Path(f.archived).name, {})} for f in archived},
+            "inputs_sha256": run["inputs_sha256"], "database": store.redact(url),
+            "code_version": run["code_version"], "started_at": started.isoformat(),
+            "finished_at": finished.isoformat(), "units": len(ranked),
+            "warnings": len(checked.problems), "synthetic": run["synthetic"],
+        }
+        publishing.write_manifest(staging / "manifest.json", manifest, staging)
+        publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished})
+        publishing.write_validation(out_dir, checked.problems_frame(), _problem_summary(checked.problems_frame()))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info(f"published version {version} of {m.id}: {len(ranked)} units in {out_dir}")
+    return {"run_id": run_id, "version": version, "out": str(out_dir), "units": len(ranked),
+            "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url)}
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: dict) -> None:
+    """Store the rows and move the files into place; the transaction commits only if both succeed."""
+    engine = store.make_engine(url)
+    try:
+        store.migrate(engine)
+        published_index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
+        with engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                store.write_publication(conn, run, bundle, computed, published_index)
+                undo, finish = publishing.swap_into_place(staging, out_dir, run["run_id"])
+            except BaseException:
+                trans.rollback()
+                raise
+            try:
+                trans.commit()
+            except BaseException:
+                undo()
+                raise
+        finish()
+    finally:
+        engine.dispose()

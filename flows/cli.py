@@ -1,0 +1,137 @@
+"""`parindex`: the command-line shell over the flows (sample, run, rerun, demo).
+
+Exit status: 0 published; 2 the inputs failed validation (errors in DIR/validation/errors.csv); 1 otherwise.
+Heavy imports (Prefect, pandas, WeasyPrint) happen inside the commands so that `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def _quiet_defaults(verbose: bool) -> None:
+    # no telemetry from a government machine; the caller's own settings win
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+
+
+def _print_problems(out: Path, rows: list[dict] | None = None) -> None:
+    summary = out / "validation" / "summary.txt"
+    if summary.exists():
+        sys.stderr.write(summary.read_text(encoding="utf-8"))
+    sys.stderr.write(f"Nothing was published. The full list is in {out / 'validation' / 'errors.csv'}\n")
+
+
+def _run_guarded(fn, out: Path) -> int:
+    from tasks.compute import InputsUnreadable, ValidationFailed
+
+    try:
+        fn()
+        return EXIT_OK
+    except (ValidationFailed, InputsUnreadable):
+        _print_problems(out)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # any other failure: say what, keep the traceback for the log
+        traceback.print_exc()
+        sys.stderr.write(f"parindex: failed: {exc}\nNothing was published; an earlier publication in {out} "
+                         "is unchanged.\n")
+        return EXIT_FAILED
+
+
+def cmd_sample(args) -> int:
+    from tasks.sample import write_sample
+
+    folders = write_sample(Path(args.out), province=args.province, year=args.year, years=args.years,
+                           seed=args.seed, scale=args.scale)
+    for f in folders:
+        print(f)
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from flows.annual import annual_run
+
+    out = Path(args.out)
+
+    def go():
+        summary = annual_run(inputs=str(args.inputs), out=str(out), db=args.db)
+        print(f"Published version {summary['version']} of {summary['methodology_id']} "
+              f"({summary['units']} units) in {summary['out']}")
+        print(f"Report: {summary['report']}")
+
+    return _run_guarded(go, out)
+
+
+def cmd_rerun(args) -> int:
+    from flows.rerun import rerun
+
+    out = Path(args.out)
+
+    def go():
+        summary = rerun(from_dir=str(args.from_dir), corrections=str(args.corrections), out=str(out), db=args.db)
+        print(f"Published version {summary['version']} of {summary['methodology_id']} in {summary['out']} "
+              f"({summary['changes']} change row(s) in changes.csv)")
+        print(f"Report: {summary['report']}")
+
+    return _run_guarded(go, out)
+
+
+def cmd_demo(args) -> int:
+    from flows.demo import demo
+
+    return demo(Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="parindex", description="Compute, verify and publish the PAR Index "
+                                "(Chỉ số cải cách hành chính) of a province's departments, districts and communes.")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the flow's progress log")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="write synthetic input folders for a real province's units")
+    s.add_argument("--out", required=True, help="folder to write DIR/<year>/<level>/ into")
+    s.add_argument("--province", default="hai-duong", help="a province in config/provinces (default hai-duong)")
+    s.add_argument("--year", type=int, default=2024, help="the last year (default 2024)")
+    s.add_argument("--years", type=int, default=2, help="how many years ending at --year (default 2)")
+    s.add_argument("--seed", type=int, default=20240, help="random seed; the same seed writes the same files")
+    s.add_argument("--scale", choices=["province", "national"], default="province")
+    s.set_defaults(fn=cmd_sample)
+
+    r = sub.add_parser("run", help="the annual run: ingest, validate, score, rank, store, render")
+    r.add_argument("--inputs", required=True, help="input folder with index.yaml")
+    r.add_argument("--out", required=True, help="output folder (the publication)")
+    r.add_argument("--db", default=None, help="SQLAlchemy URL; default an SQLite file under --out")
+    r.set_defaults(fn=cmd_run)
+
+    rr = sub.add_parser("rerun", help="publish a corrected version of a published run")
+    rr.add_argument("--from", dest="from_dir", required=True, help="the published run's output folder")
+    rr.add_argument("--corrections", required=True, help="corrections CSV or XLSX")
+    rr.add_argument("--out", required=True, help="output folder for the new version")
+    rr.add_argument("--db", default=None, help="SQLAlchemy URL; default the database named in --from's manifest")
+    rr.set_defaults(fn=cmd_rerun)
+
+    d = sub.add_parser("demo", help="sample, run and rerun the bundled province; print where the report is")
+    d.add_argument("--out", default="demo-output", help="folder for everything (default demo-output)")
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_defaults(args.verbose)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

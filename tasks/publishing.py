@@ -1,0 +1,115 @@
+"""Edge module: stage a publication in a hidden folder and move it into place only when it is complete.
+
+A failed run leaves the earlier publication in its folder unchanged: outputs are written to
+`DIR/.staging-<run_id>/`; at publication the earlier files move to `DIR/.previous-<run_id>/`, the staged
+ones move in (renames on one filesystem), the database transaction commits, and only then is the backup
+removed. A crash in between is repaired by the next run (`recover_interrupted`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from tasks.methodology import file_sha256
+
+REPO = Path(__file__).resolve().parent.parent
+#: what a publication consists of; anything else in DIR (the SQLite database, the user's files) is left alone
+PUBLISHED = ("results.csv", "criteria.csv", "results.xlsx", "results.json", "report.vi.html", "report.en.html",
+             "report.vi.pdf", "report.en.pdf", "manifest.json", "inputs", "changes.csv", "units")
+
+
+def code_version() -> str:
+    """git describe of the code that runs (with -dirty when it has uncommitted changes), else the package."""
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=5, check=True)
+        return f"parindex@{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"parindex=={version('parindex')}"
+        except PackageNotFoundError:
+            return "parindex (unknown version)"
+
+
+def recover_interrupted(out: Path) -> list[str]:
+    """Repair what a killed run left: restore a backup whose swap did not finish; drop stale staging."""
+    notes = []
+    for backup in sorted(out.glob(".previous-*")):
+        if (backup / "manifest.json").exists() and not (out / "manifest.json").exists():
+            for item in backup.iterdir():
+                target = out / item.name
+                if target.exists():
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
+                item.rename(target)
+            notes.append(f"restored the publication interrupted in {backup.name}")
+        shutil.rmtree(backup, ignore_errors=True)
+    for staging in out.glob(".staging-*"):
+        shutil.rmtree(staging, ignore_errors=True)
+        notes.append(f"removed unfinished staging folder {staging.name}")
+    return notes
+
+
+def swap_into_place(staging: Path, out: Path, run_id: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Move the staged publication into `out`; return (undo, finish). `finish` drops the backup."""
+    backup = out / f".previous-{run_id}"
+    backup.mkdir()
+    moved_old, moved_new = [], []
+    try:
+        for name in PUBLISHED:
+            if (out / name).exists():
+                (out / name).rename(backup / name)
+                moved_old.append(name)
+        for item in sorted(staging.iterdir()):
+            if item.name in PUBLISHED:
+                item.rename(out / item.name)
+                moved_new.append(item.name)
+    except BaseException:
+        _undo(out, backup, staging, moved_old, moved_new)
+        raise
+
+    def undo() -> None:
+        _undo(out, backup, staging, moved_old, moved_new)
+
+    def finish() -> None:
+        shutil.rmtree(backup, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    return undo, finish
+
+
+def _undo(out: Path, backup: Path, staging: Path, moved_old: list[str], moved_new: list[str]) -> None:
+    for name in moved_new:
+        if (out / name).exists():
+            (out / name).rename(staging / name)
+    for name in moved_old:
+        (backup / name).rename(out / name)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_validation(out: Path, problems, summary: str) -> Path:
+    """Replace `out/validation/` with the problems of the latest attempt (errors.csv and summary.txt)."""
+    final = out / "validation"
+    tmp = out / ".validation-tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    problems.to_csv(tmp / "errors.csv", index=False, lineterminator="\n")
+    (tmp / "summary.txt").write_text(summary, encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return final / "errors.csv"
+
+
+def write_manifest(path: Path, manifest: dict, staging: Path) -> None:
+    """manifest.json, with the sha256 of every other published file in the staging folder."""
+    outputs = {}
+    for f in sorted(staging.rglob("*")):
+        if f.is_file() and f.name != "manifest.json" and not f.relative_to(staging).parts[0] == "inputs":
+            outputs[str(f.relative_to(staging))] = file_sha256(f)
+    manifest = {**manifest, "outputs": outputs}
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -1,0 +1,104 @@
+"""Edge module: write the publication's files — CSV, JSON, XLSX, and the report as HTML (Jinja2) and PDF
+(WeasyPrint) — from the computed tables and the view-model of tasks.report."""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+FORMULA_START = ("=", "+", "-", "@")
+
+
+def _jinja_env():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    # StrictUndefined: a missing value fails the run instead of printing a blank in an official report
+    return Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                       autoescape=select_autoescape(["html", "jinja"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(context: dict, template: str = "report.html.jinja") -> str:
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    return _jinja_env().get_template(template).render(css=css, **context)
+
+
+def html_to_pdf(html: str, pdf_path: Path) -> None:
+    from weasyprint import HTML
+
+    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(pdf_path)
+
+
+def _pdf_job(args: tuple[str, str]) -> str:
+    html_path, pdf_path = args
+    html_to_pdf(Path(html_path).read_text(encoding="utf-8"), Path(pdf_path))
+    return pdf_path
+
+
+def render_pdfs(pairs: list[tuple[Path, Path]], workers: int = 2) -> None:
+    """HTML files to PDF files, in separate processes (WeasyPrint is CPU-bound and holds its memory)."""
+    jobs = [(str(h), str(p)) for h, p in pairs]
+    if workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            _pdf_job(job)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        list(pool.map(_pdf_job, jobs))
+
+
+def _json_value(v):
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    df.to_csv(path, index=False, lineterminator="\n")
+
+
+def write_json(path: Path, meta: dict, tables: dict[str, pd.DataFrame]) -> None:
+    doc = dict(meta)
+    for name, df in tables.items():
+        doc[name] = [{k: _json_value(v) for k, v in zip(df.columns, row, strict=True)}
+                     for row in df.itertuples(index=False, name=None)]
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int) -> None:
+    """One sheet per table; numbers stored as numbers; text never turned into formulas or links."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False, "nan_inf_to_errors": False})
+    wb.set_properties({"created": pd.Timestamp("2000-01-01").to_pydatetime(), "author": "parindex"})
+    head = wb.add_format({"bold": True, "bg_color": "#F2E6E6", "border": 1, "text_wrap": True})
+    num = wb.add_format({"num_format": "0." + "0" * decimals if decimals else "0"})
+    for name, df in sheets.items():
+        ws = wb.add_worksheet(name[:31])
+        for c, col in enumerate(df.columns):
+            ws.write_string(0, c, str(col), head)
+            width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
+            ws.set_column(c, c, min(max(width, 6), 50))
+        for r, row in enumerate(df.itertuples(index=False, name=None), start=1):
+            for c, v in enumerate(row):
+                v = _json_value(v)
+                if v is None:
+                    continue
+                if isinstance(v, bool):
+                    ws.write_boolean(r, c, v)
+                elif isinstance(v, int):
+                    ws.write_number(r, c, v)
+                elif isinstance(v, float):
+                    ws.write_number(r, c, v, num)
+                else:
+                    ws.write_string(r, c, str(v))
+        ws.freeze_panes(1, 0)
+        if len(df.columns):
+            ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+    wb.close()

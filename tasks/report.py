@@ -1,0 +1,212 @@
+"""Pure module: the report's view-model. Every figure is formatted here from the computed tables, once per
+language, so templates only place strings (no arithmetic, no formatting in Jinja)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pandas as pd
+
+from tasks.methodology import Methodology
+from tasks.numbers import format_number
+from tasks.text import vi_sort_key
+
+LABELS = {
+    "vi": {
+        "doc_kind": "Báo cáo kết quả Chỉ số cải cách hành chính", "province": "Tỉnh/thành phố",
+        "year": "Năm đánh giá", "version": "Phiên bản", "published": "Ngày công bố", "methodology": "Bộ tiêu chí",
+        "run": "Mã lần chạy", "synthetic": "DỮ LIỆU MÔ PHỎNG — số liệu không có thật, chỉ dùng để minh họa",
+        "summary": "Tổng quan", "units": "Số đơn vị", "average": "Chỉ số trung bình", "highest": "Cao nhất",
+        "lowest": "Thấp nhất", "bands": "Số đơn vị theo xếp loại", "ranking": "Bảng xếp hạng",
+        "rank": "Xếp hạng", "unit": "Đơn vị", "points": "Điểm", "index": "Chỉ số (%)", "band": "Xếp loại",
+        "change": "Thay đổi so với năm trước", "fields": "Chỉ số thành phần theo lĩnh vực (%)",
+        "lost": "Các tiêu chí bị mất nhiều điểm nhất", "criterion": "Tiêu chí", "max": "Điểm tối đa",
+        "lost_points": "Điểm bị mất", "lost_avg": "Mất bình quân/đơn vị",
+        "dossiers": "Giải quyết hồ sơ và mức độ hài lòng", "on_time": "Đúng hạn (%)", "online": "Trực tuyến (%)",
+        "digitized": "Số hóa (%)", "satisfaction": "Hài lòng (%)", "scorecards": "Phiếu điểm từng đơn vị",
+        "field": "Lĩnh vực", "pct": "Tỷ lệ (%)", "up": "tăng", "down": "giảm", "places": "bậc",
+        "same": "giữ nguyên", "new": "chưa có hạng năm trước", "prev_index": "Chỉ số năm trước",
+        "deductions": "Điểm trừ", "group": "Nhóm", "provenance": "Nguồn gốc số liệu",
+        "inputs": "Tệp đầu vào", "sha256": "SHA-256", "code_version": "Phiên bản phần mềm",
+        "rows": "Số dòng", "of": "/", "weakest": "Tiêu chí mất nhiều điểm nhất",
+        "method_note": "Điểm được tính với độ chính xác đầy đủ và làm tròn nửa lên đến {d} chữ số thập phân khi "
+                       "công bố; xếp hạng trong từng nhóm theo chỉ số {rank_on}; các đơn vị bằng điểm cùng "
+                       "hạng. Tổng điểm công bố có thể chênh 0,01 so với tổng các phần đã làm tròn.",
+        "rank_on_full": "chưa làm tròn", "rank_on_published": "đã làm tròn",
+    },
+    "en": {
+        "doc_kind": "Administrative Reform (PAR) Index results", "province": "Province",
+        "year": "Year assessed", "version": "Version", "published": "Published", "methodology": "Methodology",
+        "run": "Run id", "synthetic": "SYNTHETIC DATA — the figures are not real, for illustration only",
+        "summary": "Summary", "units": "Units", "average": "Average index", "highest": "Highest",
+        "lowest": "Lowest", "bands": "Units per band", "ranking": "Ranking", "rank": "Rank", "unit": "Unit",
+        "points": "Points", "index": "Index (%)", "band": "Band", "change": "Change from last year",
+        "fields": "Component indices by field (%)", "lost": "Criteria where most points were lost",
+        "criterion": "Criterion", "max": "Max points", "lost_points": "Points lost",
+        "lost_avg": "Lost per unit", "dossiers": "Dossier handling and satisfaction",
+        "on_time": "On time (%)", "online": "Online (%)", "digitized": "Digitised (%)",
+        "satisfaction": "Satisfied (%)", "scorecards": "Unit scorecards", "field": "Field", "pct": "Share (%)",
+        "up": "up", "down": "down", "places": "places", "same": "unchanged", "new": "no rank last year",
+        "prev_index": "Last year's index", "deductions": "Deductions", "group": "Group",
+        "provenance": "Provenance", "inputs": "Input files", "sha256": "SHA-256",
+        "code_version": "Code version", "rows": "Rows", "of": "/", "weakest": "Criteria with most points lost",
+        "method_note": "Points are computed at full precision and rounded half-up to {d} decimals when "
+                       "published; ranks within each group use the {rank_on} index; equal scores share a "
+                       "rank. A published total may differ by 0.01 from the sum of its rounded parts.",
+        "rank_on_full": "unrounded", "rank_on_published": "published (rounded)",
+    },
+}
+LEVEL_NAMES = {
+    "department": {"vi": "các sở, ban, ngành", "en": "provincial departments"},
+    "district": {"vi": "UBND cấp huyện", "en": "district People's Committees"},
+    "commune": {"vi": "UBND cấp xã", "en": "commune People's Committees"},
+}
+MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+             "October", "November", "December"]
+
+
+def format_date(d: datetime, lang: str) -> str:
+    if lang == "vi":
+        return f"ngày {d.day} tháng {d.month} năm {d.year}"
+    return f"{d.day} {MONTHS_EN[d.month - 1]} {d.year}"
+
+
+def change_text(change, lang: str) -> tuple[str, str]:
+    """('▲ 3', 'up') style text and a CSS class for a rank change (positive = rose)."""
+    if change is None or change is pd.NA or (isinstance(change, float) and math.isnan(change)):
+        return "–", "none"
+    change = int(change)
+    if change > 0:
+        return f"▲ {change}", "up"
+    if change < 0:
+        return f"▼ {-change}", "down"
+    return "=", "same"
+
+
+def _movement_sentence(name: str, change, rank, rank_of, lang: str) -> str:
+    L = LABELS[lang]
+    if change is None or change is pd.NA:
+        return ""
+    c = int(change)
+    if c == 0:
+        return f"{name}: {L['same']} ({rank}/{rank_of})" if lang == "en" else f"{name} {L['same']} hạng {rank}/{rank_of}"
+    verb = L["up"] if c > 0 else L["down"]
+    if lang == "vi":
+        return f"{name} {verb} {abs(c)} {L['places']}, xếp thứ {rank}/{rank_of}"
+    return f"{name} went {verb} {abs(c)} {L['places']} to {rank}/{rank_of}"
+
+
+def build_context(m: Methodology, index: dict, computed, run: dict, lang: str) -> dict:
+    """Everything the report template shows, formatted for `lang` ('vi' or 'en')."""
+    L = LABELS[lang]
+    d = m.decimals
+    fmt = lambda v: format_number(v, d, lang)  # noqa: E731
+    ranked = computed.ranked
+    leaves = {lf.code: lf for lf in m.leaves()}
+    band_label = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
+
+    # groups in the order units.csv lists them; units by rank, then Vietnamese alphabetical order
+    groups = []
+    for gname in dict.fromkeys(ranked["group"]):
+        g = ranked[ranked["group"] == gname].copy()
+        g = g.assign(_name=g["unit_name"].map(vi_sort_key)).sort_values(["rank", "_name"])
+        rows = []
+        for r in g.itertuples(index=False):
+            text, css = change_text(r.rank_change, lang)
+            rows.append({"rank": f"{r.rank}/{r.rank_of}", "unit_code": r.unit_code, "unit_name": r.unit_name,
+                         "points": fmt(r.total_points), "index": fmt(r.index_pct),
+                         "band": band_label[r.band], "band_code": r.band, "change": text, "change_css": css,
+                         "prev_index": fmt(r.prev_index_pct)})
+        first, last = g.iloc[0], g.iloc[-1]
+        leaders = ", ".join(g[g["rank"] == 1]["unit_name"])
+        movers = [s for s in (_movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of, lang)
+                              for r in g.sort_values("rank_change", ascending=False, na_position="last")
+                              .itertuples(index=False) if r.rank_change is not pd.NA and abs(int(r.rank_change)) >= 3)]
+        if lang == "vi":
+            lead = (f"Dẫn đầu nhóm {gname} là {leaders} với chỉ số {fmt(first.index_pct)}%; "
+                    f"xếp cuối là {last.unit_name} ({fmt(last.index_pct)}%).")
+        else:
+            lead = (f"{leaders} led {gname} with an index of {fmt(first.index_pct)}%; "
+                    f"{last.unit_name} ranked last ({fmt(last.index_pct)}%).")
+        groups.append({"name": gname, "rows": rows, "lead": lead, "movers": movers})
+
+    # component indices per field
+    field_heads = [{"code": f.code, "name": f.name.get(lang), "max": fmt(f.max_points)} for f in m.fields]
+    field_rows = []
+    for r in ranked.itertuples(index=False):
+        cells = []
+        for f in m.fields:
+            pct = getattr(r, f"{f.code}_pct")
+            cells.append({"text": fmt(pct), "heat": _heat(pct)})
+        field_rows.append({"unit_name": r.unit_name, "group": r.group, "cells": cells})
+
+    # criteria where the province lost most points
+    crit = computed.criteria.assign(lost=computed.criteria["max_points"] - computed.criteria["points"])
+    lost = crit.groupby("criterion_code", sort=False).agg(lost=("lost", "sum"), max=("max_points", "first"))
+    n_units = len(ranked)
+    lost_rows = [{"code": code, "name": leaves[code].criterion.name.get(lang), "max": fmt(row["max"]),
+                  "lost": fmt(row["lost"]), "lost_avg": fmt(row["lost"] / n_units)}
+                 for code, row in lost.sort_values("lost", ascending=False).head(10).iterrows()]
+
+    # dossier figures and survey satisfaction
+    rates = computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
+    survey_max = sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
+    dossier_rows = []
+    for r in ranked.itertuples(index=False):
+        rr = rates.loc[r.unit_code] if r.unit_code in rates.index else None
+        pct = (lambda k: fmt(rr[k] * 100) if rr is not None and not pd.isna(rr[k]) else "–")  # noqa: E731
+        dossier_rows.append({"unit_name": r.unit_name, "on_time": pct("on_time_rate"), "online": pct("online_rate"),
+                             "digitized": pct("digitized_rate"),
+                             "satisfaction": fmt(r.survey_points / survey_max * 100) if survey_max else "–"})
+
+    # scorecards
+    crit_by_unit = {u: g for u, g in crit.groupby("unit_code", sort=False)}
+    cards = []
+    for r in ranked.itertuples(index=False):
+        fields = []
+        for f in m.fields:
+            pts = getattr(r, f"{f.code}_points")
+            fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(pts), "max": fmt(f.max_points),
+                           "pct": fmt(getattr(r, f"{f.code}_pct")), "lost": fmt(f.max_points - pts)})
+        mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
+        weakest = [{"code": c.criterion_code, "name": leaves[c.criterion_code].criterion.name.get(lang),
+                    "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost)}
+                   for c in mine.head(3).itertuples(index=False) if c.lost > 0]
+        text, css = change_text(r.rank_change, lang)
+        cards.append({"unit_code": r.unit_code, "unit_name": r.unit_name, "group": r.group,
+                      "rank": f"{r.rank}/{r.rank_of}", "points": fmt(r.total_points), "index": fmt(r.index_pct),
+                      "band": band_label[r.band], "change": text, "change_css": css,
+                      "deductions": fmt(r.deduction_points), "fields": fields, "weakest": weakest})
+
+    best = ranked.loc[ranked["index_pct"].idxmax()]
+    worst = ranked.loc[ranked["index_pct"].idxmin()]
+    band_counts = [{"code": b.code, "label": band_label[b.code],
+                    "count": int((ranked["band"] == b.code).sum())} for b in m.bands]
+    prev_avg = ranked["prev_index_pct"].dropna()
+    summary = {
+        "units": str(n_units), "average": fmt(ranked["index_pct"].mean()),
+        "prev_average": fmt(prev_avg.mean()) if len(prev_avg) else "",
+        "highest": f"{best.unit_name} ({fmt(best.index_pct)}%)",
+        "lowest": f"{worst.unit_name} ({fmt(worst.index_pct)}%)", "bands": band_counts,
+    }
+    files = [{"role": f.role, "name": f.archived, "sha256": f.sha256,
+              "rows": str(computed.checked.counts.get(f.archived.split("/")[-1], {}).get("rows_read", ""))}
+             for f in run["files"]]
+    return {
+        "lang": lang, "L": L, "title": m.title.get(lang), "province": index.get("province", ""),
+        "year": str(m.year), "level_name": LEVEL_NAMES.get(m.level, {}).get(lang, m.level),
+        "version": str(run["version"]), "date": format_date(run["started_at"], lang), "run_id": run["run_id"],
+        "methodology_id": m.id, "methodology_sha256": m.sha256, "basis": m.basis or "",
+        "code_version": run["code_version"], "synthetic": bool(index.get("synthetic")),
+        "method_note": L["method_note"].format(d=d, rank_on=L[f"rank_on_{m.rank_on}"]),
+        "summary": summary, "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
+        "lost_rows": lost_rows, "dossier_rows": dossier_rows, "cards": cards, "files": files,
+    }
+
+
+def _heat(pct: float) -> str:
+    """A CSS class for the heat-map table: five steps of the component index."""
+    if pct is None or math.isnan(pct):
+        return "h0"
+    return "h5" if pct >= 95 else "h4" if pct >= 90 else "h3" if pct >= 80 else "h2" if pct >= 70 else "h1"

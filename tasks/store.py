@@ -1,0 +1,206 @@
+"""Edge module: the database of runs and results (SQLAlchemy 2; schema changes only through Alembic).
+
+The tables below mirror migrations/versions/*; `migrate()` brings any database to the head revision before
+a run writes to it. A run's rows are written in one transaction (see flows/annual.py: the transaction commits
+only after the files are in place, so the database and the published folder agree).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("parent_run_id", sa.String(36), sa.ForeignKey("runs.run_id")),
+    sa.Column("status", sa.String(16), nullable=False),  # published | replaced
+    sa.Column("province", sa.String(200), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("level", sa.String(50), nullable=False),
+    sa.Column("methodology_id", sa.String(200), nullable=False),
+    sa.Column("methodology_sha256", sa.String(64), nullable=False),
+    sa.Column("inputs_sha256", sa.String(64), nullable=False),
+    sa.Column("code_version", sa.String(100), nullable=False),
+    sa.Column("out_dir", sa.Text, nullable=False),
+    sa.Column("synthetic", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("replaced_by", sa.String(36)),
+    sa.Index("uq_runs_current_version", "province", "year", "level", "version", unique=True,
+             sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'")),
+)
+input_files = sa.Table(
+    "input_files", metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("role", sa.String(50), primary_key=True),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("source_path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("rows_read", sa.BigInteger),
+    sa.Column("rows_accepted", sa.BigInteger),
+    sa.Column("rows_rejected", sa.BigInteger),
+)
+units = sa.Table(
+    "units", metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("unit_code", sa.String(50), primary_key=True),
+    sa.Column("unit_name", sa.Text, nullable=False),
+    sa.Column("level", sa.String(50), nullable=False),
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("parent_code", sa.String(50)),
+)
+criterion_points = sa.Table(
+    "criterion_points", metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("unit_code", sa.String(50), primary_key=True),
+    sa.Column("criterion_code", sa.String(50), primary_key=True),
+    sa.Column("field_code", sa.String(50), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("max_points", sa.Float, nullable=False),
+    sa.Column("self_points", sa.Float),
+    sa.Column("appraised_points", sa.Float),
+    sa.Column("points", sa.Float, nullable=False),
+    sa.Column("evidence", sa.Text),
+    sa.Column("note", sa.Text),
+)
+results = sa.Table(
+    "results", metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("unit_code", sa.String(50), primary_key=True),
+    sa.Column("group_name", sa.Text, nullable=False),
+    sa.Column("total_points", sa.Float, nullable=False),
+    sa.Column("index_pct", sa.Float, nullable=False),
+    sa.Column("index_pct_published", sa.Float, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("rank_of", sa.Integer, nullable=False),
+    sa.Column("band", sa.String(16), nullable=False),
+    sa.Column("prev_rank", sa.Integer),
+    sa.Column("rank_change", sa.Integer),
+    sa.Column("appraisal_points", sa.Float, nullable=False),
+    sa.Column("survey_points", sa.Float, nullable=False),
+    sa.Column("dossier_points", sa.Float, nullable=False),
+    sa.Column("deduction_points", sa.Float, nullable=False),
+)
+field_results = sa.Table(
+    "field_results", metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("unit_code", sa.String(50), primary_key=True),
+    sa.Column("field_code", sa.String(50), primary_key=True),
+    sa.Column("points", sa.Float, nullable=False),
+    sa.Column("pct", sa.Float, nullable=False),
+)
+
+
+def default_url(out_dir: Path) -> str:
+    return f"sqlite:///{(Path(out_dir).resolve() / 'parindex.sqlite').as_posix()}"
+
+
+def redact(url: str) -> str:
+    """The URL with its password removed, for manifests and logs."""
+    return make_url(url).render_as_string(hide_password=True).replace(":***@", "@")
+
+
+def make_engine(url: str) -> Engine:
+    kwargs = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # a concurrent writer waits for the lock instead of failing
+    return sa.create_engine(url, future=True, **kwargs)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision` with Alembic (creates the schema on an empty database)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def _clean(value):
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _records(df: pd.DataFrame, columns: dict[str, str], **const) -> list[dict]:
+    """Rows of `df` as dicts keyed by table column (`columns` maps table column -> frame column)."""
+    out = []
+    for row in df[list(columns.values())].itertuples(index=False, name=None):
+        rec = {k: _clean(v) for k, v in zip(columns, row, strict=True)}
+        rec.update(const)
+        out.append(rec)
+    return out
+
+
+def write_publication(conn: Connection, run: dict, inputs, computed, published_index: pd.Series) -> None:
+    """Insert one run and all its rows; a previous current publication of the same version is marked replaced.
+
+    Called inside the caller's transaction: nothing is visible until it commits.
+    """
+    m = inputs.methodology
+    current = sa.and_(runs.c.province == run["province"], runs.c.year == run["year"],
+                      runs.c.level == run["level"], runs.c.version == run["version"],
+                      runs.c.status == "published")
+    conn.execute(runs.update().where(current).values(status="replaced", replaced_by=run["run_id"]))
+    conn.execute(runs.insert().values(**run))
+    rid = run["run_id"]
+    counts = computed.checked.counts
+    conn.execute(input_files.insert(), [
+        {"run_id": rid, "role": f.role, "file_name": f.archived, "source_path": f.source, "sha256": f.sha256,
+         "bytes": f.bytes, **{k: counts.get(Path(f.archived).name, {}).get(k)
+                              for k in ("rows_read", "rows_accepted", "rows_rejected")}}
+        for f in inputs.files])
+    scored = computed.checked.units[computed.checked.units["level"] == m.level]
+    conn.execute(units.insert(), _records(scored, {"unit_code": "unit_code", "unit_name": "unit_name",
+                                                   "level": "level", "group_name": "group",
+                                                   "parent_code": "parent_code"}, run_id=rid))
+    appraisal = computed.checked.appraisal.set_index(["unit_code", "criterion_code"])
+    crit = computed.criteria.join(appraisal[["appraised_points", "evidence", "note"]],
+                                  on=["unit_code", "criterion_code"])
+    conn.execute(criterion_points.insert(), _records(crit, {
+        "unit_code": "unit_code", "criterion_code": "criterion_code", "field_code": "field_code",
+        "source": "source", "max_points": "max_points", "self_points": "self_points",
+        "appraised_points": "appraised_points", "points": "points", "evidence": "evidence", "note": "note"},
+        run_id=rid))
+    ranked = computed.ranked.assign(index_pct_published=published_index)
+    conn.execute(results.insert(), _records(ranked, {
+        "unit_code": "unit_code", "group_name": "group", "total_points": "total_points",
+        "index_pct": "index_pct", "index_pct_published": "index_pct_published", "rank": "rank",
+        "rank_of": "rank_of", "band": "band", "prev_rank": "prev_rank", "rank_change": "rank_change",
+        "appraisal_points": "appraisal_points", "survey_points": "survey_points",
+        "dossier_points": "dossier_points", "deduction_points": "deduction_points"}, run_id=rid))
+    rows = []
+    for f in m.fields:
+        rows += _records(ranked, {"unit_code": "unit_code", "points": f"{f.code}_points", "pct": f"{f.code}_pct"},
+                         run_id=rid, field_code=f.code)
+    conn.execute(field_results.insert(), rows)
