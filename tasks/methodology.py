@@ -306,16 +306,35 @@ def parse_methodology(text: str, where: str = "methodology.yaml", sha256: str = 
     try:
         m = Methodology.model_validate({**data, "sha256": sha256})
     except ValidationError as exc:
-        raise MethodologyError(where, [_explain(e) for e in exc.errors()]) from exc
+        raise MethodologyError(where, [_explain(e, data) for e in exc.errors()]) from exc
     problems = check_methodology(m)
     if problems:
         raise MethodologyError(where, problems)
     return m
 
 
-def _explain(err: dict) -> str:
-    loc = ".".join(str(p) for p in err["loc"])
-    return f"{loc}: {err['msg']}" + (f" (got {err['input']!r})" if err.get("type") != "missing" else "")
+def _explain(err: dict, data: dict) -> str:
+    """A pydantic error with its location spelled with codes: `field F1 criterion 1.1: source: …`."""
+    parts: list[str] = []
+    node = data
+    loc = list(err["loc"])
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if key in ("fields", "criteria") and isinstance(nxt, int) and isinstance(node, dict):
+            items = node.get(key) or []
+            node = items[nxt] if nxt < len(items) else {}
+            label = "field" if key == "fields" else "criterion"
+            code = node.get("code", f"#{nxt + 1}") if isinstance(node, dict) else f"#{nxt + 1}"
+            parts.append(f"{label} {code}")
+            i += 2
+            continue
+        parts.append(str(key))
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+        i += 1
+    where = " ".join(parts)
+    return f"{where}: {err['msg']}" + (f" (got {err['input']!r})" if err.get("type") != "missing" else "")
 
 
 def resolve_methodology_path(name: str, inputs_dir: Path, config_dir: Path) -> Path:

@@ -194,7 +194,11 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str) -
               "rows": str(computed.checked.counts.get(f.archived.split("/")[-1], {}).get("rows_read", ""))}
              for f in run["files"]]
     return {
-        "lang": lang, "L": L, "title": m.title.get(lang), "province": index.get("province", ""),
+        "lang": lang, "L": L,
+        "title": (f"Chỉ số cải cách hành chính năm {m.year} của {LEVEL_NAMES.get(m.level, {}).get(lang, m.level)}"
+                  if lang == "vi" else
+                  f"{m.year} PAR Index of {LEVEL_NAMES.get(m.level, {}).get(lang, m.level)}"),
+        "methodology_title": m.title.get(lang), "province": index.get("province", ""),
         "year": str(m.year), "level_name": LEVEL_NAMES.get(m.level, {}).get(lang, m.level),
         "version": str(run["version"]), "date": format_date(run["started_at"], lang), "run_id": run["run_id"],
         "methodology_id": m.id, "methodology_sha256": m.sha256, "basis": m.basis or "",
