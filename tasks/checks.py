@@ -52,8 +52,7 @@ class _Collector:
 
     def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
                  unit_col: str = "unit_code"):
-        for r in rows.itertuples(index=False):
-            d = r._asdict()
+        for d in rows.to_dict("records"):
             self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity)
 
 
@@ -63,8 +62,7 @@ def _numbers(table: pd.DataFrame, column: str, file: str, col: _Collector, *, re
     text = table[column].astype(str)
     values = pd.to_numeric(text.where(text != ""), errors="coerce")
     bad = (text != "") & values.isna()
-    for r in table[bad].itertuples(index=False):
-        d = r._asdict()
+    for d in table[bad].to_dict("records"):
         hint = " (use '.' as the decimal separator)" if _DECIMAL_COMMA.match(d[column]) else ""
         col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}")
     if required:
@@ -84,8 +82,7 @@ def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: _Collector
     dup = table.duplicated(keys, keep="first")
     if dup.any():
         first = table[~dup].set_index(keys)["_row"]
-        for r in table[dup].itertuples(index=False):
-            d = r._asdict()
+        for d in table[dup].to_dict("records"):
             key = tuple(d[k] for k in keys)
             col.add(file, d["_row"], d.get("unit_code", ""), keys[-1], d[keys[-1]],
                     f"duplicate {what}: the same {' + '.join(keys)} is already on row "
@@ -114,8 +111,7 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
                  f"is not a unit of level {m.level!r} in units.csv, so it cannot be scored by {m.id}")
     col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty")
     crit_ok = t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
-    for r in t[~crit_ok].itertuples(index=False):
-        d = r._asdict()
+    for d in t[~crit_ok].to_dict("records"):
         c = d["criterion_code"]
         why = (f"is a {leaves[c].source} criterion: its points are computed, not appraised" if c in leaves
                else "is not a criterion with points of its own in the methodology" if c else "is empty")
@@ -125,8 +121,7 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
     for name, values in (("appraised_points", appraised), ("self_points", self_pts)):
         over = values > maxima + 1e-9
-        for r, mx in zip(t[over].itertuples(index=False), maxima[over], strict=True):
-            d = r._asdict()
+        for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
             col.add(file, d["_row"], d["unit_code"], name, d[name],
                     f"is above the maximum {mx:g} of criterion {d['criterion_code']}")
     valid = ok & crit_ok & appraised.notna() & ~(appraised > maxima + 1e-9)
@@ -165,8 +160,7 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
     in_scale = pd.Series([pd.isna(a) or int(a) in scale_of.get(q, set())
                           for a, q in zip(answers, t["question_code"], strict=True)], index=t.index)
     bad = ~in_scale & ~unused
-    for r in t[bad].itertuples(index=False):
-        d = r._asdict()
+    for d in t[bad].to_dict("records"):
         col.add(file, d["_row"], d["unit_code"], "answer", d["answer"],
                 f"is not on the scale of question {d['question_code']} "
                 f"({', '.join(str(k) for k in sorted(scale_of[d['question_code']]))}, or empty for no answer)")
@@ -217,8 +211,12 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
     needed = {lf.criterion.metric for lf in m.leaves() if lf.source == "dossier"}
     if needed:
         year = str(m.year)
+        # a unit whose rows were rejected above is already reported: no follow-on errors for it
+        rejected = set(t.loc[~valid, "unit_code"])
         for unit in scored["unit_code"]:
             mine = out[out["unit_code"] == unit]
+            if unit in rejected:
+                continue
             if mine.empty and not (t["unit_code"] == unit).any():
                 col.add(file, None, unit, "unit_code", unit,
                         f"no dossier statistics for unit {unit}; methodology {m.id} scores "
@@ -240,7 +238,7 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
             _, den = METRICS[c.metric]
             sums = out.groupby("unit_code")[den].sum()
             for unit in scored["unit_code"]:
-                if unit in sums.index and sums[unit] == 0:
+                if unit in sums.index and sums[unit] == 0 and unit not in rejected:
                     col.add(file, None, unit, den, 0,
                             f"unit {unit} has no {den} dossiers in {year}, so {c.metric} for criterion {c.code} "
                             "is undefined (the methodology says `if_no_dossiers: error`)")

@@ -1,0 +1,84 @@
+"""Property tests (hypothesis) for the ranking and scoring invariants."""
+
+import math
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.methodology import parse_methodology
+from tasks.numbers import publish, settle
+from tasks.ranking import sport_rank
+from tasks.scoring import points_on_scale, sum_results
+from tests.conftest import MINI
+
+scores = st.lists(st.sampled_from([0.0, 50.0, 75.0, 75.0, 80.0, 92.625, 100.0]) | st.floats(0, 100),
+                  min_size=1, max_size=40)
+
+
+@given(scores, st.integers(1, 4))
+def test_sport_rank_invariants(values, n_groups):
+    s = pd.Series(values)
+    groups = pd.Series([i % n_groups for i in range(len(values))])
+    ranks = sport_rank(s, groups)
+    for _, idx in groups.groupby(groups).groups.items():
+        v, r = s[idx], ranks[idx]
+        for i in idx:
+            # a unit's rank is 1 + the number of units in its group with a strictly higher score
+            assert r[i] == 1 + int((v > v[i]).sum())
+            assert 1 <= r[i] <= len(idx)
+        # equal scores share a rank; a higher score never ranks below a lower one
+        for i in idx:
+            for j in idx:
+                if v[i] == v[j]:
+                    assert r[i] == r[j]
+                elif v[i] > v[j]:
+                    assert r[i] < r[j]
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False), st.integers(0, 4))
+def test_publish_is_within_half_a_unit_and_idempotent(x, d):
+    p = publish(x, d)
+    assert abs(p - settle(x)) <= 0.5 * 10 ** -d + 1e-9
+    assert publish(p, d) == p
+
+
+MINI_M = parse_methodology((MINI / "methodology.yaml").read_text(encoding="utf-8"))
+DOSSIER = [lf.criterion for lf in MINI_M.leaves() if lf.source == "dossier"]
+
+
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_dossier_points_are_bounded_and_monotone(a, b):
+    for c in DOSSIER:
+        pa, pb = points_on_scale(c, a), points_on_scale(c, b)
+        assert 0 <= pa <= c.max_points
+        if a <= b:
+            assert pa <= pb + 1e-12
+
+
+leaf_points = st.fixed_dictionaries({lf.code: st.floats(0, lf.max_points) for lf in MINI_M.leaves()})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(leaf_points, min_size=1, max_size=6), st.lists(st.floats(0, 3), min_size=0, max_size=6))
+def test_totals_add_up_and_stay_in_range(units_points, deduction_values):
+    units = pd.DataFrame({"unit_code": [f"U{i}" for i in range(len(units_points))],
+                          "unit_name": "x", "group": "g"})
+    leaves = MINI_M.leaves()
+    rows = [{"unit_code": f"U{i}", "field_code": lf.field_code, "criterion_code": lf.code, "source": lf.source,
+             "max_points": lf.max_points, "points": settle(pts[lf.code])}
+            for i, pts in enumerate(units_points) for lf in leaves]
+    criteria = pd.DataFrame(rows)
+    deductions = pd.DataFrame({"unit_code": [f"U{i % len(units_points)}" for i in range(len(deduction_values))],
+                               "points": deduction_values})
+    out = sum_results(MINI_M, units, criteria, deductions).set_index("unit_code")
+    for i, pts in enumerate(units_points):
+        u = f"U{i}"
+        gross = sum(pts.values())
+        assert 0 <= out.loc[u, "deduction_points"] <= MINI_M.deductions.max + 1e-9
+        assert math.isclose(out.loc[u, "total_points"], max(0.0, gross - out.loc[u, "deduction_points"]),
+                            abs_tol=1e-6)
+        assert 0 <= out.loc[u, "index_pct"] <= 100
+        fields = sum(out.loc[u, f"{f.code}_points"] for f in MINI_M.fields)
+        sources = sum(out.loc[u, f"{s}_points"] for s in ("appraisal", "survey", "dossier"))
+        assert math.isclose(fields, sources, abs_tol=1e-6) and math.isclose(fields, gross, abs_tol=1e-6)

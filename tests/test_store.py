@@ -1,0 +1,90 @@
+"""The store on both databases: Alembic up and down, one publication's rows, a second `run` replacing the
+first in one transaction, and the unique current version per index and year."""
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from tasks import store
+from tests.helpers import compute_folder, read_folder
+
+
+def _run(run_id: str, version: int = 1) -> dict:
+    now = datetime(2025, 4, 12, 8, 0, tzinfo=UTC)
+    return {"run_id": run_id, "version": version, "parent_run_id": None, "status": "published",
+            "province": "Tỉnh Thử Nghiệm", "year": 2024, "level": "district", "methodology_id": "mini-2024",
+            "methodology_sha256": "0" * 64, "inputs_sha256": "1" * 64, "code_version": "test",
+            "out_dir": "/tmp/x", "synthetic": False, "started_at": now, "finished_at": now}
+
+
+@pytest.fixture
+def published(mini, tmp_path):
+    bundle = read_folder(mini, tmp_path / "run")
+    computed = compute_folder(mini, tmp_path / "run2")
+    index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
+    return bundle, computed, index
+
+
+def test_migrations_up_down_up(db_url):
+    engine = store.make_engine(db_url)
+    store.migrate(engine)
+    names = set(sa.inspect(engine).get_table_names())
+    assert {"runs", "input_files", "units", "criterion_points", "results", "field_results",
+            "alembic_version"} <= names
+    store.downgrade(engine, "base")
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    store.migrate(engine)
+    assert "results" in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_publication_rows_round_trip(db_url, published):
+    bundle, computed, index = published
+    engine = store.make_engine(db_url)
+    store.migrate(engine)
+    with engine.begin() as conn:
+        store.write_publication(conn, _run("r1"), bundle, computed, index)
+    with engine.connect() as conn:
+        res = {r.unit_code: r for r in conn.execute(sa.select(store.results).order_by(store.results.c.unit_code))}
+        assert res["U03"].total_points == 9.2625 and res["U03"].index_pct_published == 92.63
+        assert (res["U01"].rank, res["U02"].rank, res["U04"].rank) == (2, 2, 4)
+        assert res["U04"].prev_rank is None and res["U06"].rank_change == -1
+        n_points = conn.execute(sa.select(sa.func.count()).select_from(store.criterion_points)).scalar()
+        assert n_points == 36
+        sa_row = conn.execute(sa.select(store.criterion_points).where(
+            store.criterion_points.c.unit_code == "U01", store.criterion_points.c.criterion_code == "1.2.2")).one()
+        assert (sa_row.self_points, sa_row.appraised_points, sa_row.points) == (0.75, 0.5, 0.5)
+        assert sa_row.evidence == "QĐ số 1/U01"
+        files = {r.role: r for r in conn.execute(sa.select(store.input_files))}
+        assert files["self_assessment"].rows_read == 18 and files["self_assessment"].rows_rejected == 0
+        assert len(files["units"].sha256) == 64
+        unit = conn.execute(sa.select(store.units).where(store.units.c.unit_code == "U04")).one()
+        assert unit.unit_name == "Huyện Bốn"
+    engine.dispose()
+
+
+def test_second_run_replaces_the_first_and_versions_stay_unique(db_url, published):
+    bundle, computed, index = published
+    engine = store.make_engine(db_url)
+    store.migrate(engine)
+    with engine.begin() as conn:
+        store.write_publication(conn, _run("r1"), bundle, computed, index)
+    with engine.begin() as conn:
+        store.write_publication(conn, _run("r2"), bundle, computed, index)
+    with engine.connect() as conn:
+        status = dict(conn.execute(sa.select(store.runs.c.run_id, store.runs.c.status)).all())
+        assert status == {"r1": "replaced", "r2": "published"}
+        # the first run's rows are kept, unchanged
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.results)
+                            .where(store.results.c.run_id == "r1")).scalar() == 6
+    # two current publications of the same version cannot exist
+    with pytest.raises(sa.exc.IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(store.runs.insert().values(**_run("r3")))
+    engine.dispose()
+
+
+def test_redact_removes_the_password():
+    assert store.redact("postgresql+psycopg://u:secret@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
+    assert "secret" not in store.redact("postgresql+psycopg://u:secret@h/db")
