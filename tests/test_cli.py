@@ -1,0 +1,150 @@
+"""End to end through the command line, as a user runs it: sample → run → every contract output, read back;
+then a broken folder → exit 2, errors named, the earlier publication untouched."""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from tests.helpers import edit_csv
+from tests.regen_golden import GOLDEN
+
+pytestmark = pytest.mark.xdist_group("cli")
+CONTRACT_RESULTS = ["unit_code", "unit_name", "group", "total_points", "max_points", "index_pct", "rank",
+                    "rank_of", "band", "band_vi", "prev_rank", "rank_change", "appraisal_points",
+                    "survey_points", "dossier_points", "deduction_points"]
+OUTPUTS = ["results.csv", "criteria.csv", "results.xlsx", "results.json", "report.vi.html", "report.en.html",
+           "report.vi.pdf", "report.en.pdf", "manifest.json", "inputs"]
+
+
+def parindex(*args, check_exit=None) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).parent / "parindex"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=REPO, timeout=600)
+    if check_exit is not None:
+        assert proc.returncode == check_exit, proc.stdout + proc.stderr
+    return proc
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "parindex.sqlite"
+            and "validation" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    parindex("sample", "--out", str(root / "in"), "--year", "2024", "--years", "2", check_exit=0)
+    out = root / "out"
+    proc = parindex("run", "--inputs", str(root / "in" / "2024" / "district"), "--out", str(out), check_exit=0)
+    return root, out, proc
+
+
+def test_help_does_not_import_the_heavy_stack():
+    code = ("import sys, flows.cli; flows.cli.build_parser().format_help(); "
+            "print(any(m in sys.modules for m in ('prefect', 'great_expectations', 'weasyprint', 'pandas')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_run_writes_every_contract_output(published):
+    root, out, proc = published
+    assert "report.vi.pdf" in proc.stdout
+    for name in OUTPUTS:
+        assert (out / name).exists(), name
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    assert list(results.columns[:16]) == CONTRACT_RESULTS
+    assert list(results.columns[16:]) == [f"F{i}_{k}" for i in range(1, 9) for k in ("points", "pct")]
+    # the CLI publishes exactly what the golden file holds
+    assert (out / "results.csv").read_bytes() == (GOLDEN / "hai-duong-2024-district" / "results.csv").read_bytes()
+    assert (out / "criteria.csv").read_bytes() == (GOLDEN / "hai-duong-2024-district" / "criteria.csv").read_bytes()
+
+
+def test_manifest_records_provenance(published):
+    _, out, _ = published
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("run_id", "version", "status", "year", "methodology_id", "methodology_sha256", "database",
+                "code_version", "started_at", "finished_at", "inputs"):
+        assert key in m, key
+    assert m["version"] == 1 and m["status"] == "published" and m["year"] == 2024
+    assert m["database"].startswith("sqlite:///") and m["database"].endswith("parindex.sqlite")
+    for role, info in m["inputs"].items():
+        archived = out / info["file"]
+        assert hashlib.sha256(archived.read_bytes()).hexdigest() == info["sha256"], role
+    assert m["inputs"]["self_assessment"]["rows_read"] == m["inputs"]["self_assessment"]["rows_accepted"] > 0
+    assert m["methodology_sha256"] == m["inputs"]["methodology"]["sha256"]
+    for name, digest in m["outputs"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_excel_and_json_hold_the_same_numbers(published):
+    _, out, _ = published
+    from openpyxl import load_workbook
+
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    ws = load_workbook(out / "results.xlsx")["results"]
+    header = [c.value for c in ws[1]]
+    first = dict(zip(header, [c.value for c in ws[2]], strict=True))
+    assert isinstance(first["index_pct"], float) and first["index_pct"] == results.loc[0, "index_pct"]
+    assert isinstance(first["rank"], int) and first["unit_code"] == results.loc[0, "unit_code"]
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [r["index_pct"] for r in doc["results"]] == results["index_pct"].tolist()
+    assert doc["synthetic"] is True and doc["methodology_id"] == "hd-district-2024"
+
+
+def test_pdf_reports_read_back_match_results(published):
+    _, out, _ = published
+    from pypdf import PdfReader
+
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    for lang, sep in (("vi", ","), ("en", ".")):
+        reader = PdfReader(out / f"report.{lang}.pdf")
+        text = "\n".join(page.extract_text() for page in reader.pages)
+        fonts = set()
+        for page in reader.pages:
+            for f in page["/Resources"]["/Font"].values():
+                desc = f.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+                assert "/FontFile2" in desc, "font not embedded"
+                fonts.add(str(f.get_object()["/BaseFont"]))
+        assert any("PAR-Sans" in f for f in fonts)
+        for r in results.itertuples():
+            assert r.unit_name in text, r.unit_name
+            assert f"{r.index_pct:.2f}".replace(".", sep) in text
+            assert f"{r.rank}/{r.rank_of}" in text
+        assert ("DỮ LIỆU MÔ PHỎNG" if lang == "vi" else "SYNTHETIC DATA") in text
+
+
+def test_validation_failure_publishes_nothing_and_names_the_cell(published):
+    root, out, _ = published
+    before = _hashes(out)
+    broken = root / "broken"
+    shutil.copytree(root / "in" / "2024" / "district", broken)
+    edit_csv(broken / "self_assessment.csv", lambda d: d.assign(
+        appraised_points=d["appraised_points"].where(d.index != 6, "9")))
+    proc = parindex("run", "--inputs", str(broken), "--out", str(out), check_exit=2)
+    errors = pd.read_csv(out / "validation" / "errors.csv", dtype=str, keep_default_na=False)
+    row = errors[errors["file"] == "self_assessment.csv"].iloc[0]
+    assert (row["row"], row["column"], row["value"]) == ("8", "appraised_points", "9")
+    assert row["unit_code"] == pd.read_csv(broken / "self_assessment.csv", dtype=str).loc[6, "unit_code"]
+    assert "self_assessment.csv row 8" in proc.stderr and "Nothing was published" in proc.stderr
+    assert _hashes(out) == before  # the earlier publication, byte for byte
+    assert not list(out.glob(".staging-*")) and not list(out.glob(".previous-*"))
+
+
+def test_unreadable_methodology_exits_2_with_the_rule(published, tmp_path):
+    root, _, _ = published
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "in" / "2024" / "district", broken)
+    text = (broken / "methodology.yaml").read_text(encoding="utf-8").replace("max_points: 100", "max_points: 90")
+    (broken / "methodology.yaml").write_text(text, encoding="utf-8")
+    parindex("run", "--inputs", str(broken), "--out", str(tmp_path / "out"), check_exit=2)
+    errors = pd.read_csv(tmp_path / "out" / "validation" / "errors.csv", dtype=str)
+    assert errors["problem"].str.contains("not max_points 90").any()
+    assert not (tmp_path / "out" / "results.csv").exists()
