@@ -40,7 +40,8 @@ def _inputs_digest(files) -> str:
 
 
 @task(name="render outputs", cache_policy=NO_CACHE)
-def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict) -> None:
+def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
+                   changes: pd.DataFrame | None = None) -> None:
     m = bundle.methodology
     render.write_csv(computed.results, staging / "results.csv")
     render.write_csv(computed.criteria_published, staging / "criteria.csv")
@@ -50,12 +51,13 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict)
             "synthetic": bool(bundle.index.get("synthetic", False))}
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
-    render.write_xlsx(staging / "results.xlsx", {"results": computed.results,
-                                                 "criteria": computed.criteria_published,
-                                                 "dossiers": rates}, m.decimals)
+    sheets = {"results": computed.results, "criteria": computed.criteria_published, "dossiers": rates}
+    if changes is not None:
+        sheets["changes"] = changes
+    render.write_xlsx(staging / "results.xlsx", sheets, m.decimals)
     pairs = []
     for lang in ("vi", "en"):
-        html = render.render_html(report.build_context(m, bundle.index, computed, run, lang))
+        html = render.render_html(report.build_context(m, bundle.index, computed, run, lang, changes))
         (staging / f"report.{lang}.html").write_text(html, encoding="utf-8")
         pairs.append((staging / f"report.{lang}.html", staging / f"report.{lang}.pdf"))
     render.render_pdfs(pairs, workers=2)
@@ -79,7 +81,7 @@ def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
 
 @flow(name="parindex-annual-run")
 def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
-               parent_run_id: str | None = None) -> dict:
+               parent_run_id: str | None = None, previous_publication: str | None = None) -> dict:
     """Publish the PAR Index for one input folder into `out`; return a summary of the publication.
 
     Raises compute.ValidationFailed (exit 2 in the CLI) with `out/validation/errors.csv` written when the
@@ -127,7 +129,11 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                "inputs_sha256": _inputs_digest(archived), "code_version": publishing.code_version(),
                "out_dir": str(out_dir), "synthetic": bool(bundle.index.get("synthetic", False)),
                "started_at": started}
-        render_outputs(staging, bundle, computed, {**run, "files": archived})
+        changes = None
+        if previous_publication:  # a rerun: the errata table against the publication it corrects
+            changes = publishing.changes_against(Path(previous_publication), bundle, computed)
+            render.write_csv(changes, staging / "changes.csv")
+        render_outputs(staging, bundle, computed, {**run, "files": archived}, changes)
         finished = datetime.now(UTC).replace(microsecond=0)
         manifest = {
             "run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
@@ -139,6 +145,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             "code_version": run["code_version"], "started_at": started.isoformat(),
             "finished_at": finished.isoformat(), "units": len(ranked),
             "warnings": len(checked.problems), "synthetic": run["synthetic"],
+            "corrects": previous_publication, "changes": None if changes is None else len(changes),
         }
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
         publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished})
@@ -148,6 +155,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         raise
     logger.info(f"published version {version} of {m.id}: {len(ranked)} units in {out_dir}")
     return {"run_id": run_id, "version": version, "out": str(out_dir), "units": len(ranked),
+            "changes": None if changes is None else len(changes),
             "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url)}
 
 

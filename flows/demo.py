@@ -8,7 +8,8 @@ from pathlib import Path
 from prefect import flow
 
 from flows.annual import annual_run
-from tasks.sample import LEVELS, write_sample
+from flows.rerun import rerun
+from tasks.sample import LEVELS, write_demo_corrections, write_sample
 
 DEMO_YEAR = 2024
 
@@ -23,6 +24,11 @@ def demo_flow(out: str) -> list[dict]:
     for level in LEVELS:
         published.append(annual_run(inputs=str(inputs / str(DEMO_YEAR) / level),
                                     out=str(root / str(DEMO_YEAR) / level)))
+    # after the announcement: complaints and re-verification for the districts -> version 2
+    v1 = root / str(DEMO_YEAR) / "district"
+    corrections = write_demo_corrections(v1, root / "corrections" / "district-corrections.csv")
+    published.append(rerun(from_dir=str(v1), corrections=str(corrections),
+                           out=str(root / str(DEMO_YEAR) / "district-v2")))
     return published
 
 
@@ -31,8 +37,10 @@ def demo(out: Path) -> int:
     published = demo_flow(str(out))
     print("\nparindex demo — synthetic data for Tỉnh Hải Dương (real units, invented figures)")
     for s in published:
-        print(f"  {s['methodology_id']:<22} {s['units']:>4} units  {s['out']}")
+        print(f"  {s['methodology_id']:<22} v{s['version']} {s['units']:>4} units  {s['out']}")
+    v2 = published[-1]
     print(f"\nThe {DEMO_YEAR} district report (Vietnamese): {Path(published[1]['report'])}")
     print(f"English: {Path(published[1]['report']).with_name('report.en.pdf')}  "
           f"HTML: {Path(published[1]['report']).with_suffix('.html')}")
+    print(f"Corrected version {v2['version']} with errata ({v2['changes']} rows in changes.csv): {v2['report']}")
     return 0

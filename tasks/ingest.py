@@ -35,7 +35,7 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "corrections": (("unit_code", "criterion_code", "column", "new_value"), ("reason", "reference")),
 }
 REQUIRED_TABLES = ("units", "self_assessment", "survey_responses")
-OPTIONAL_TABLES = ("deductions", "lineage")
+OPTIONAL_TABLES = ("deductions", "lineage", "corrections")
 TABLE_SUFFIXES = (".csv", ".xlsx")
 
 

@@ -113,3 +113,26 @@ def write_manifest(path: Path, manifest: dict, staging: Path) -> None:
             outputs[str(f.relative_to(staging))] = file_sha256(f)
     manifest = {**manifest, "outputs": outputs}
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def changes_against(previous_dir: Path, bundle, computed) -> "pd.DataFrame":
+    """changes.csv of a corrected run against the publication in `previous_dir` (its results, criteria and
+    archived deductions) and the corrections this run archived."""
+    import pandas as pd
+
+    from tasks.corrections import check_corrections, compute_changes
+
+    manifest = json.loads((previous_dir / "manifest.json").read_text(encoding="utf-8"))
+    old_results = pd.read_csv(previous_dir / "results.csv", dtype={"unit_code": str, "criterion_code": str},
+                              keep_default_na=False, na_values=[""])
+    old_criteria = pd.read_csv(previous_dir / "criteria.csv", dtype={"unit_code": str, "criterion_code": str})
+    old_ded = None
+    if "deductions" in manifest["inputs"]:
+        from tasks.ingest import read_table
+
+        old_ded = read_table(previous_dir / manifest["inputs"]["deductions"]["file"], "deductions").frame
+    new_ded = bundle.tables["deductions"].frame if "deductions" in bundle.tables else None
+    table = bundle.tables["corrections"]
+    corr, _ = check_corrections(table.frame, table.file, bundle.methodology, computed.checked.units)
+    return compute_changes(corr, old_results, computed.results, old_criteria, computed.criteria_published,
+                           old_ded, new_ded)

@@ -34,6 +34,9 @@ LABELS = {
                        "công bố; xếp hạng trong từng nhóm theo chỉ số {rank_on}; các đơn vị bằng điểm cùng "
                        "hạng. Tổng điểm công bố có thể chênh 0,01 so với tổng các phần đã làm tròn.",
         "rank_on_full": "chưa làm tròn", "rank_on_published": "đã làm tròn",
+        "errata": "Đính chính so với phiên bản trước", "neighbour": "(thay đổi do đơn vị khác được đính chính)",
+        "errata_note": "Phiên bản này thay thế phiên bản đã công bố (mã {run}); phiên bản cũ được giữ nguyên.",
+        "reason": "Lý do, căn cứ", "total": "Tổng điểm",
     },
     "en": {
         "doc_kind": "Administrative Reform (PAR) Index results", "province": "Province",
@@ -55,6 +58,9 @@ LABELS = {
                        "published; ranks within each group use the {rank_on} index; equal scores share a "
                        "rank. A published total may differ by 0.01 from the sum of its rounded parts.",
         "rank_on_full": "unrounded", "rank_on_published": "published (rounded)",
+        "errata": "Errata: changes from the previous version", "neighbour": "(moved by another unit's correction)",
+        "errata_note": "This version supersedes the published version (run {run}), which is kept unchanged.",
+        "reason": "Reason, reference", "total": "Total",
     },
 }
 LEVEL_NAMES = {
@@ -97,8 +103,10 @@ def _movement_sentence(name: str, change, rank, rank_of, lang: str) -> str:
     return f"{name} went {verb} {abs(c)} {L['places']} to {rank}/{rank_of}"
 
 
-def build_context(m: Methodology, index: dict, computed, run: dict, lang: str) -> dict:
-    """Everything the report template shows, formatted for `lang` ('vi' or 'en')."""
+def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
+                  changes: pd.DataFrame | None = None) -> dict:
+    """Everything the report template shows, formatted for `lang` ('vi' or 'en'); `changes` (a rerun's
+    changes.csv) becomes the errata section at the top."""
     L = LABELS[lang]
     d = m.decimals
     fmt = lambda v: format_number(v, d, lang)  # noqa: E731
@@ -190,6 +198,17 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str) -
         "highest": f"{best.unit_name} ({fmt(best.index_pct)}%)",
         "lowest": f"{worst.unit_name} ({fmt(worst.index_pct)}%)", "bands": band_counts,
     }
+    names = dict(zip(ranked["unit_code"], ranked["unit_name"], strict=True))
+    errata = []
+    for c in (changes.to_dict("records") if changes is not None else []):
+        crit_name = leaves[c["criterion_code"]].criterion.name.get(lang) if c["criterion_code"] in leaves else ""
+        errata.append({
+            "unit_name": names.get(c["unit_code"], c["unit_code"]),
+            "criterion": f"{c['criterion_code']} {crit_name}".strip() or L["neighbour"],
+            "points": "" if c["old_points"] is None else f"{fmt(c['old_points'])} → {fmt(c['new_points'])}",
+            "total": f"{fmt(c['old_total'])} → {fmt(c['new_total'])}",
+            "rank": f"{c['old_rank']} → {c['new_rank']}", "band": f"{c['old_band']} → {c['new_band']}",
+            "reason": " ".join(x for x in (c["reason"], f"({c['reference']})" if c["reference"] else "") if x)})
     files = [{"role": f.role, "name": f.archived, "sha256": f.sha256,
               "rows": str(computed.checked.counts.get(f.archived.split("/")[-1], {}).get("rows_read", ""))}
              for f in run["files"]]
@@ -206,6 +225,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str) -
         "method_note": L["method_note"].format(d=d, rank_on=L[f"rank_on_{m.rank_on}"]),
         "summary": summary, "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
         "lost_rows": lost_rows, "dossier_rows": dossier_rows, "cards": cards, "files": files,
+        "errata": errata, "corrects_run": run.get("parent_run_id") or "",
     }
 
 

@@ -267,3 +267,27 @@ def write_sample(out: Path, province: str = "hai-duong", year: int = 2024, years
                 results.to_csv(previous_path, index=False)
                 shutil.rmtree(scratch)
     return written
+
+
+def write_demo_corrections(published: Path, path: Path) -> Path:
+    """A realistic corrections file for a published sample run: a complaint upheld for the last-placed unit
+    (an appraisal criterion raised to its maximum) and a re-verification that lowers the leader's score."""
+    results = pd.read_csv(published / "results.csv", dtype={"unit_code": str})
+    criteria = pd.read_csv(published / "criteria.csv", dtype={"unit_code": str, "criterion_code": str})
+    appraisal = criteria[criteria["source"] == "appraisal"].assign(lost=lambda d: d["max_points"] - d["points"])
+    last = results.sort_values(["rank", "unit_code"]).iloc[-1]["unit_code"]
+    first = results.sort_values(["rank", "unit_code"]).iloc[0]["unit_code"]
+    ups = appraisal[appraisal["unit_code"] == last].sort_values("lost", ascending=False, kind="stable").head(2)
+    down = appraisal[appraisal["unit_code"] == first].sort_values("points", ascending=False, kind="stable").iloc[0]
+    rows = [
+        {"unit_code": last, "criterion_code": up["criterion_code"], "column": "appraised_points",
+         "new_value": f"{up['max_points']:g}", "reason": "Chấp nhận khiếu nại: bổ sung minh chứng hợp lệ",
+         "reference": "Biên bản Hội đồng thẩm định số 05/BB-HĐTĐ"} for up in ups.to_dict("records")]
+    rows += [
+        {"unit_code": first, "criterion_code": down["criterion_code"], "column": "appraised_points",
+         "new_value": f"{max(0.0, down['points'] - 1.0):g}", "reason": "Phúc tra: minh chứng không đúng thời hạn",
+         "reference": "Quyết định số 120/QĐ-SNV"},
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path

@@ -34,7 +34,8 @@ runs = sa.Table(
     sa.Column("synthetic", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("replaced_by", sa.String(36)),
+    sa.Column("replaced_by", sa.String(36)),  # a later `run` of the same version replaced this one
+    sa.Column("superseded_by", sa.String(36)),  # a `rerun` published a corrected version (revision 0002)
     sa.Index("uq_runs_current_version", "province", "year", "level", "version", unique=True,
              sqlite_where=sa.text("status = 'published'"), postgresql_where=sa.text("status = 'published'")),
 )
@@ -172,8 +173,13 @@ def write_publication(conn: Connection, run: dict, inputs, computed, published_i
                       runs.c.level == run["level"], runs.c.version == run["version"],
                       runs.c.status == "published")
     conn.execute(runs.update().where(current).values(status="replaced", replaced_by=run["run_id"]))
+    parent = run.get("parent_run_id")
+    if parent and conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == parent)).first() is None:
+        run = {**run, "parent_run_id": None}  # the corrected run lives in another database; the manifest keeps it
     conn.execute(runs.insert().values(**run))
     rid = run["run_id"]
+    if run.get("parent_run_id"):
+        conn.execute(runs.update().where(runs.c.run_id == run["parent_run_id"]).values(superseded_by=rid))
     counts = computed.checked.counts
     conn.execute(input_files.insert(), [
         {"run_id": rid, "role": f.role, "file_name": f.archived, "source_path": f.source, "sha256": f.sha256,

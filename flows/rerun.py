@@ -1,0 +1,98 @@
+"""`parindex rerun`: publish version n+1 of a published run with corrections applied, never touching it.
+
+Starts from the run's archived inputs (named in its manifest), applies the validated corrections to the
+self-assessment and deductions tables, and publishes through the annual flow into a new folder, with
+changes.csv and an errata section against the version it corrects.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import yaml
+from prefect import flow
+
+from flows.annual import annual_run
+from tasks import compute, ingest, publishing
+from tasks.checks import PROBLEM_COLUMNS
+from tasks.corrections import apply_corrections, check_corrections
+from tasks.methodology import load_methodology
+
+
+def _fail(out_dir: Path, rows: list[dict]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
+    errors = frame[frame["severity"] == "error"]
+    lines = [f"{len(errors)} error(s) in the corrections"] + [
+        f"  {p.file} row {p.row} unit {p.unit_code} [{p.column}={p.value}]: {p.problem}"
+        for p in errors.head(25).itertuples(index=False)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    publishing.write_validation(out_dir, frame, "\n".join(lines) + "\n")
+    raise compute.InputsUnreadable(rows)
+
+
+@flow(name="parindex-rerun")
+def rerun(from_dir: str, corrections: str, out: str, db: str | None = None) -> dict:
+    src = Path(from_dir).resolve()
+    out_dir = Path(out).resolve()
+    if out_dir == src:
+        raise ValueError("rerun writes the new version to a new folder: --out must differ from --from")
+    manifest_path = src / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} is missing: --from must be a folder `parindex run` published")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    url = db or manifest["database"]
+
+    corr_path = Path(corrections)
+    if not corr_path.is_file():
+        _fail(out_dir, [{"file": str(corr_path), "row": None, "unit_code": "", "column": "", "value": "",
+                         "problem": "the corrections file does not exist", "severity": "error"}])
+    try:
+        corr_table = ingest.read_table(corr_path, "corrections")
+    except ingest.InputError as exc:
+        _fail(out_dir, [{"file": exc.file, "row": exc.row, "unit_code": "", "column": exc.column, "value": "",
+                         "problem": exc.problem, "severity": "error"}])
+
+    work = out_dir.parent / f".{out_dir.name}.rerun-{uuid.uuid4().hex[:8]}"
+    work.mkdir(parents=True)
+    try:
+        names = {}
+        for role, info in manifest["inputs"].items():
+            if role == "corrections":
+                continue  # the corrections of an earlier rerun are already in its tables
+            archived = src / info["file"]
+            names[role] = archived.name
+            shutil.copyfile(archived, work / archived.name)
+        index = yaml.safe_load((work / "index.yaml").read_text(encoding="utf-8-sig")) or {}
+        index["methodology"] = names["methodology"]
+        if "previous_results" in names:
+            index["previous_results"] = names["previous_results"]
+        index["corrects_run"] = manifest["run_id"]
+        (work / "index.yaml").write_text(yaml.safe_dump(index, allow_unicode=True, sort_keys=False),
+                                         encoding="utf-8")
+        m = load_methodology(work / "methodology.yaml")
+        units = ingest.read_table(work / names["units"], "units").frame
+        typed, problems = check_corrections(corr_table.frame, corr_table.file, m, units)
+        if any(p["severity"] == "error" for p in problems):
+            _fail(out_dir, problems)
+        sa_file = work / names["self_assessment"]
+        sa = ingest.read_table(sa_file, "self_assessment").frame.drop(columns="_row")
+        ded_file = work / names["deductions"] if "deductions" in names else None
+        ded = ingest.read_table(ded_file, "deductions").frame.drop(columns="_row") if ded_file else None
+        new_sa, new_ded = apply_corrections(typed, sa, ded)
+        sa_file.unlink()
+        new_sa.to_csv(work / "self_assessment.csv", index=False)
+        if ded_file is not None:
+            ded_file.unlink()
+        if len(new_ded):
+            new_ded.to_csv(work / "deductions.csv", index=False)
+        shutil.copyfile(corr_path, work / f"corrections{corr_path.suffix.lower()}")
+        summary = annual_run(inputs=str(work), out=str(out_dir), db=url, version=int(manifest["version"]) + 1,
+                             parent_run_id=manifest["run_id"], previous_publication=str(src))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return summary

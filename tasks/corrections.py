@@ -1,0 +1,123 @@
+"""Pure module: check a corrections table against a published run and apply it to the run's input tables;
+then compare two publications into the contract's changes.csv (the errata table)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from tasks.checks import _Collector, _numbers
+from tasks.methodology import Methodology
+
+COLUMNS = ("appraised_points", "self_points", "points")
+CHANGES_COLUMNS = ["unit_code", "criterion_code", "old_points", "new_points", "old_total", "new_total",
+                   "old_rank", "new_rank", "old_band", "new_band", "reason", "reference"]
+
+
+def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.DataFrame) -> tuple[pd.DataFrame,
+                                                                                             list[dict]]:
+    """Typed corrections and the problems found (unknown unit, criterion or column; a value out of range)."""
+    col = _Collector()
+    leaves = {lf.code: lf for lf in m.leaves()}
+    scored = set(units.loc[units["level"] == m.level, "unit_code"])
+    bad_unit = ~t["unit_code"].isin(scored)
+    col.add_rows(file, t[bad_unit], "unit_code", f"is not a unit of level {m.level!r} in the published run")
+    bad_column = ~t["column"].isin(COLUMNS)
+    col.add_rows(file, t[bad_column], "column",
+                 "must be appraised_points or self_points (self-assessment) or points (deductions)")
+    sa_rows = t["column"].isin(("appraised_points", "self_points"))
+    not_appraisal = sa_rows & ~t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
+    col.add_rows(file, t[not_appraisal], "criterion_code",
+                 "is not an appraisal criterion of the methodology, so its points cannot be corrected")
+    ded_rows = t["column"] == "points"
+    if m.deductions is None:
+        col.add_rows(file, t[ded_rows], "column", f"methodology {m.id} has no deductions to correct")
+    ded_bad = ded_rows & (t["criterion_code"] != "") & ~t["criterion_code"].isin(
+        set(leaves) | {f.code for f in m.fields})
+    col.add_rows(file, t[ded_bad], "criterion_code", "is not a criterion or field code of the methodology")
+    values = _numbers(t, "new_value", file, col, required=True, minimum=0)
+    maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else math.inf)
+    over = sa_rows & (values > maxima + 1e-9)
+    for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
+        col.add(file, d["_row"], d["unit_code"], "new_value", d["new_value"],
+                f"is above the maximum {mx:g} of criterion {d['criterion_code']}")
+    dup = t.duplicated(["unit_code", "criterion_code", "column"], keep=False)
+    col.add_rows(file, t[dup], "criterion_code", "is corrected twice in the same file: keep one row")
+    ok = ~(bad_unit | bad_column | not_appraisal | ded_bad | over | dup) & values.notna()
+    return t[ok].assign(new_value=values[ok]), col.items
+
+
+def apply_corrections(corr: pd.DataFrame, self_assessment: pd.DataFrame,
+                      deductions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """New self_assessment and deductions tables (text, as read) with the corrections applied."""
+    sa = self_assessment.copy()
+    ded = deductions.copy() if deductions is not None else pd.DataFrame(
+        columns=["unit_code", "criterion_code", "points", "reason"])
+    for c in corr.to_dict("records"):
+        value = f"{c['new_value']:g}"
+        if c["column"] in ("appraised_points", "self_points"):
+            hit = (sa["unit_code"] == c["unit_code"]) & (sa["criterion_code"] == c["criterion_code"])
+            sa.loc[hit, c["column"]] = value
+            if "note" in sa:
+                sa.loc[hit, "note"] = f"Đính chính: {c.get('reason', '')} ({c.get('reference', '')})".strip()
+        else:
+            hit = (ded["unit_code"] == c["unit_code"]) & (ded["criterion_code"] == c["criterion_code"])
+            if hit.any():
+                first = hit[hit].index[0]
+                ded.loc[first, "points"] = value
+                ded = ded.drop(index=hit[hit].index[1:])
+            else:
+                ded = pd.concat([ded, pd.DataFrame([{"unit_code": c["unit_code"],
+                                                     "criterion_code": c["criterion_code"], "points": value,
+                                                     "reason": c.get("reason", "")}])], ignore_index=True)
+    return sa, ded
+
+
+def _nan_to_none(v):
+    return None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def compute_changes(corr: pd.DataFrame, old_results: pd.DataFrame, new_results: pd.DataFrame,
+                    old_criteria: pd.DataFrame, new_criteria: pd.DataFrame, old_deductions: pd.DataFrame,
+                    new_deductions: pd.DataFrame) -> pd.DataFrame:
+    """changes.csv: one row per correction, then one row (empty criterion_code) for every other unit whose
+    published total, rank or band changed."""
+    old_r = old_results.set_index("unit_code")
+    new_r = new_results.set_index("unit_code")
+    oc = old_criteria.set_index(["unit_code", "criterion_code"])["points"]
+    nc = new_criteria.set_index(["unit_code", "criterion_code"])["points"]
+
+    def ded_points(df, unit, code):
+        if df is None or not len(df):
+            return 0.0
+        hit = df[(df["unit_code"] == unit) & (df["criterion_code"] == code)]
+        return float(pd.to_numeric(hit["points"]).sum()) if len(hit) else 0.0
+
+    rows = []
+    corrected_units = set()
+    for c in corr.to_dict("records"):
+        u, code = c["unit_code"], c["criterion_code"]
+        corrected_units.add(u)
+        if c["column"] == "points":
+            old_p, new_p = ded_points(old_deductions, u, code), ded_points(new_deductions, u, code)
+        elif c["column"] == "self_points":
+            old_p = new_p = oc.get((u, code))  # self points do not count: the published points stay
+        else:
+            old_p, new_p = oc.get((u, code)), nc.get((u, code))
+        rows.append(_row(u, code, old_p, new_p, old_r, new_r, c.get("reason", ""), c.get("reference", "")))
+    for u in new_r.index:
+        if u in corrected_units or u not in old_r.index:
+            continue
+        o, n = old_r.loc[u], new_r.loc[u]
+        if (o["total_points"], o["rank"], o["band"]) != (n["total_points"], n["rank"], n["band"]):
+            rows.append(_row(u, "", None, None, old_r, new_r, "", ""))
+    return pd.DataFrame(rows, columns=CHANGES_COLUMNS)
+
+
+def _row(u, code, old_p, new_p, old_r, new_r, reason, reference) -> dict:
+    return {"unit_code": u, "criterion_code": code, "old_points": _nan_to_none(old_p),
+            "new_points": _nan_to_none(new_p), "old_total": old_r.loc[u, "total_points"],
+            "new_total": new_r.loc[u, "total_points"], "old_rank": int(old_r.loc[u, "rank"]),
+            "new_rank": int(new_r.loc[u, "rank"]), "old_band": old_r.loc[u, "band"],
+            "new_band": new_r.loc[u, "band"], "reason": reason or "", "reference": reference or ""}

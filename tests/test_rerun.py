@@ -1,0 +1,112 @@
+"""Reruns after corrections on the hand-computed `mini` folder: a correction that changes a rank, one that
+changes a band (a deduction), one that changes nothing visible (self points), and a neighbour moved by
+another unit's correction. The first publication stays byte for byte as it was."""
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from tasks import store
+from tasks.compute import InputsUnreadable
+
+pytestmark = [pytest.mark.xdist_group("flow"), pytest.mark.flow]
+
+CORRECTIONS = """unit_code,criterion_code,column,new_value,reason,reference
+U02,1.1,appraised_points,2,Chấp nhận khiếu nại,BB 05/BB-HĐTĐ
+U03,,points,0.3,Phát hiện vi phạm sau công bố,QĐ 120/QĐ-SNV
+U04,1.1,self_points,2,Sửa lỗi nhập liệu,CV 33/SNV
+"""
+# unit, criterion, old_points, new_points, old_total, new_total, old_rank, new_rank, old_band, new_band
+EXPECTED = [
+    ("U02", "1.1", 1.5, 2.0, 7.5, 8.0, 2, 2, "C", "B"),      # alone in 2nd place, and exactly 80 %: band B
+    ("U03", "", 0.0, 0.3, 9.26, 8.96, 1, 1, "A", "B"),       # deduction: 92.625% -> 89.625% (89.63) -> band B
+    ("U04", "1.1", 1.0, 1.0, 1.38, 1.38, 4, 4, "C", "C"),    # self points do not count: nothing visible moves
+    ("U01", "", None, None, 7.5, 7.5, 2, 3, "C", "C"),       # a neighbour: U02's correction pushed it to 3rd
+]
+
+
+def _hashes(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "parindex.sqlite"
+            and "validation" not in p.parts}
+
+
+@pytest.fixture
+def v1(prefect_harness, mini, tmp_path):
+    from flows.annual import annual_run
+
+    out = tmp_path / "v1"
+    annual_run(inputs=str(mini), out=str(out))
+    corr = tmp_path / "corrections.csv"
+    corr.write_text(CORRECTIONS, encoding="utf-8")
+    return out, corr
+
+
+def test_rerun_publishes_version_2_with_exact_changes(v1, tmp_path):
+    from flows.rerun import rerun
+
+    out, corr = v1
+    before = _hashes(out)
+    summary = rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "v2"))
+    v2 = tmp_path / "v2"
+    assert summary["version"] == 2
+    changes = pd.read_csv(v2 / "changes.csv", dtype={"unit_code": str, "criterion_code": str})
+    changes["criterion_code"] = changes["criterion_code"].fillna("")
+    got = [tuple(None if pd.isna(v) else v for v in row) for row in
+           changes.iloc[:, :10].itertuples(index=False, name=None)]
+    assert got == [tuple(e) for e in EXPECTED]
+    assert changes.loc[0, "reference"] == "BB 05/BB-HĐTĐ"
+    results = pd.read_csv(v2 / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
+    assert results.loc["U03", "index_pct"] == 89.63 and results.loc["U03", "deduction_points"] == 0.3
+    # the first publication is untouched, file for file
+    assert _hashes(out) == before
+    m1 = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    m2 = json.loads((v2 / "manifest.json").read_text(encoding="utf-8"))
+    assert m2["version"] == 2 and m2["parent_run_id"] == m1["run_id"] and m2["database"] == m1["database"]
+    assert "corrections" in m2["inputs"]
+    # the errata are in the report, in Vietnamese
+    html = (v2 / "report.vi.html").read_text(encoding="utf-8")
+    assert "Đính chính" in html and "BB 05/BB-HĐTĐ" in html
+    # the database marks the newer version and keeps both
+    engine = store.make_engine(m1["database"])
+    with engine.connect() as conn:
+        runs = {r.run_id: r for r in conn.execute(sa.select(store.runs))}
+        assert runs[m1["run_id"]].superseded_by == m2["run_id"] and runs[m2["run_id"]].version == 2
+        assert runs[m1["run_id"]].status == runs[m2["run_id"]].status == "published"
+        old = conn.execute(sa.select(store.results.c.total_points).where(
+            store.results.c.run_id == m1["run_id"], store.results.c.unit_code == "U03")).scalar()
+        assert old == 9.2625
+    engine.dispose()
+
+
+def test_rerun_is_reproducible(v1, tmp_path):
+    from flows.rerun import rerun
+
+    out, corr = v1
+    rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "a"), db=f"sqlite:///{tmp_path}/a.sqlite")
+    rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "b"), db=f"sqlite:///{tmp_path}/b.sqlite")
+    for name in ("results.csv", "criteria.csv", "changes.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(("line", "column"), [
+    ("U99,1.1,appraised_points,2,x,y", "unit_code"),
+    ("U01,9.9,appraised_points,2,x,y", "criterion_code"),
+    ("U01,1.3,appraised_points,1,x,y", "criterion_code"),    # a survey criterion cannot be appraised
+    ("U01,1.1,appraised_points,5,x,y", "new_value"),          # above the maximum 2
+    ("U01,1.1,total,2,x,y", "column"),
+])
+def test_bad_corrections_are_refused(v1, tmp_path, line, column):
+    from flows.rerun import rerun
+
+    out, _ = v1
+    corr = tmp_path / "bad.csv"
+    corr.write_text("unit_code,criterion_code,column,new_value,reason,reference\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(InputsUnreadable):
+        rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "v2"))
+    errors = pd.read_csv(tmp_path / "v2" / "validation" / "errors.csv", dtype=str)
+    assert (errors["column"] == column).any() and (errors["row"] == "2").any()
+    assert not (tmp_path / "v2" / "results.csv").exists()
