@@ -298,7 +298,7 @@ def check_inputs(inputs) -> Checked:
     pr = tables.get("previous_results")
     previous = check_previous(pr.frame, pr.file, col) if pr is not None else None
     counts = {}
-    for name, table in tables.items():
+    for table in tables.values():
         rejected_rows = {p["row"] for p in col.items if p["file"] == table.file and p["row"]
                          and p["severity"] == "error"}
         counts[table.file] = {"rows_read": len(table.frame), "rows_rejected": len(rejected_rows),

@@ -115,7 +115,7 @@ def write_manifest(path: Path, manifest: dict, staging: Path) -> None:
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def changes_against(previous_dir: Path, bundle, computed) -> "pd.DataFrame":
+def changes_against(previous_dir: Path, bundle, computed):
     """changes.csv of a corrected run against the publication in `previous_dir` (its results, criteria and
     archived deductions) and the corrections this run archived."""
     import pandas as pd

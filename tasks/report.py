@@ -161,11 +161,15 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
     rates = computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
     survey_max = sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
     dossier_rows = []
+
+    def rate_pct(unit: str, metric: str) -> str:
+        value = rates.loc[unit, metric] if unit in rates.index else float("nan")
+        return "–" if pd.isna(value) else fmt(value * 100)
+
     for r in ranked.itertuples(index=False):
-        rr = rates.loc[r.unit_code] if r.unit_code in rates.index else None
-        pct = (lambda k: fmt(rr[k] * 100) if rr is not None and not pd.isna(rr[k]) else "–")  # noqa: E731
-        dossier_rows.append({"unit_name": r.unit_name, "on_time": pct("on_time_rate"), "online": pct("online_rate"),
-                             "digitized": pct("digitized_rate"),
+        dossier_rows.append({"unit_name": r.unit_name, "on_time": rate_pct(r.unit_code, "on_time_rate"),
+                             "online": rate_pct(r.unit_code, "online_rate"),
+                             "digitized": rate_pct(r.unit_code, "digitized_rate"),
                              "satisfaction": fmt(r.survey_points / survey_max * 100) if survey_max else "–"})
 
     # scorecards
