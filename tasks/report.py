@@ -24,7 +24,9 @@ LABELS = {
         "lost": "Các tiêu chí bị mất nhiều điểm nhất", "criterion": "Tiêu chí", "max": "Điểm tối đa",
         "lost_points": "Điểm bị mất", "lost_avg": "Mất bình quân/đơn vị",
         "dossiers": "Giải quyết hồ sơ và mức độ hài lòng", "on_time": "Đúng hạn (%)", "online": "Trực tuyến (%)",
-        "digitized": "Số hóa (%)", "satisfaction": "Hài lòng (%)", "scorecards": "Phiếu điểm từng đơn vị",
+        "digitized": "Số hóa (%)", "satisfaction": "Hài lòng (%)", "scorecards": "Phiếu điểm rút gọn: điểm bị mất theo lĩnh vực",
+        "scorecards_note": "Mỗi dòng là phiếu điểm rút gọn của một đơn vị: số điểm bị mất ở từng lĩnh vực "
+                           "(màu theo chỉ số thành phần) và ba tiêu chí mất nhiều điểm nhất.",
         "field": "Lĩnh vực", "pct": "Tỷ lệ (%)", "up": "tăng", "down": "giảm", "places": "bậc",
         "same": "giữ nguyên", "new": "chưa có hạng năm trước", "prev_index": "Chỉ số năm trước",
         "deductions": "Điểm trừ", "group": "Nhóm", "provenance": "Nguồn gốc số liệu",
@@ -49,7 +51,9 @@ LABELS = {
         "criterion": "Criterion", "max": "Max points", "lost_points": "Points lost",
         "lost_avg": "Lost per unit", "dossiers": "Dossier handling and satisfaction",
         "on_time": "On time (%)", "online": "Online (%)", "digitized": "Digitised (%)",
-        "satisfaction": "Satisfied (%)", "scorecards": "Unit scorecards", "field": "Field", "pct": "Share (%)",
+        "satisfaction": "Satisfied (%)", "scorecards": "Short scorecards: points lost by field",
+        "scorecards_note": "Each row is a unit's short scorecard: the points it lost in each field (coloured by "
+                           "the component index) and the three criteria where it lost most.", "field": "Field", "pct": "Share (%)",
         "up": "up", "down": "down", "places": "places", "same": "unchanged", "new": "no rank last year",
         "prev_index": "Last year's index", "deductions": "Deductions", "group": "Group",
         "provenance": "Provenance", "inputs": "Input files", "sha256": "SHA-256",
@@ -179,8 +183,9 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         fields = []
         for f in m.fields:
             pts = getattr(r, f"{f.code}_points")
+            pct = getattr(r, f"{f.code}_pct")
             fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(pts), "max": fmt(f.max_points),
-                           "pct": fmt(getattr(r, f"{f.code}_pct")), "lost": fmt(f.max_points - pts)})
+                           "pct": fmt(pct), "lost": fmt(f.max_points - pts), "heat": _heat(pct)})
         mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
         weakest = [{"code": c.criterion_code, "name": leaves[c.criterion_code].criterion.name.get(lang),
                     "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost)}
@@ -190,6 +195,10 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                       "rank": f"{r.rank}/{r.rank_of}", "points": fmt(r.total_points), "index": fmt(r.index_pct),
                       "band": band_label[r.band], "change": text, "change_css": css,
                       "deductions": fmt(r.deduction_points), "fields": fields, "weakest": weakest})
+
+    by_code = {c["unit_code"]: c for c in cards}
+    for g in groups:
+        g["cards"] = [by_code[row["unit_code"]] for row in g["rows"]]
 
     best = ranked.loc[ranked["index_pct"].idxmax()]
     worst = ranked.loc[ranked["index_pct"].idxmin()]
