@@ -1,0 +1,47 @@
+"""Output paths not covered elsewhere: raw dossiers as CSV or Parquet give the same results; hostile text in
+unit names and notes stays inert in HTML and Excel."""
+
+import shutil
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from tasks import render, report
+from tests.helpers import compute_folder, edit_csv, read_folder
+
+
+def test_raw_dossiers_csv_and_parquet_agree(sample_root, tmp_path):
+    folder = tmp_path / "dept"
+    shutil.copytree(sample_root / "2024" / "department", folder)
+    parquet = compute_folder(folder, tmp_path / "a")
+    raw = pd.read_parquet(folder / "dossiers.parquet")
+    raw.to_csv(folder / "dossiers.csv", index=False)
+    (folder / "dossiers.parquet").unlink()
+    as_csv = compute_folder(folder, tmp_path / "b")
+    pd.testing.assert_frame_equal(parquet.results, as_csv.results)
+    # on time = resolved_at <= due_at; pending dossiers count as received only
+    unit = raw["unit_code"].iloc[0]
+    mine = raw[raw["unit_code"] == unit]
+    resolved = mine["resolved_at"].notna()
+    on_time = (mine["resolved_at"] <= mine["due_at"]) & resolved
+    rates = parquet.rates.set_index("unit_code").loc[unit]
+    assert rates["received"] == len(mine) and rates["resolved"] == resolved.sum()
+    assert rates["on_time_rate"] == on_time.sum() / resolved.sum()
+
+
+def test_hostile_text_is_escaped_in_html_and_not_a_formula_in_excel(mini, tmp_path):
+    evil = '<script>alert("x")</script>'
+    edit_csv(mini / "units.csv", lambda d: d.assign(unit_name=d["unit_name"].where(d.index != 0, evil)))
+    bundle = read_folder(mini, tmp_path / "run")
+    computed = compute_folder(mini, tmp_path / "run2")
+    run = {"run_id": "r", "version": 1, "code_version": "t", "started_at": datetime(2025, 4, 12, tzinfo=UTC),
+           "files": bundle.files}
+    html = render.render_html(report.build_context(bundle.methodology, bundle.index, computed, run, "vi"))
+    assert evil not in html and "&lt;script&gt;" in html
+    results = computed.results.assign(unit_name=computed.results["unit_name"].where(
+        computed.results.index != 1, "=HYPERLINK(\"http://x\",\"y\")"))
+    render.write_xlsx(tmp_path / "r.xlsx", {"results": results}, 2)
+    from openpyxl import load_workbook
+
+    cell = load_workbook(tmp_path / "r.xlsx")["results"]["B3"]
+    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
