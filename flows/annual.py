@@ -6,6 +6,7 @@ Wiring only: every step is a plain function from tasks/, wrapped here as a Prefe
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import uuid
 from datetime import UTC, datetime
@@ -47,8 +48,8 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     render.write_csv(computed.criteria_published, staging / "criteria.csv")
     rates = computed.rates.copy()
     meta = {"province": bundle.index.get("province"), "year": m.year, "level": m.level,
-            "methodology_id": m.id, "version": run["version"], "run_id": run["run_id"],
-            "synthetic": bool(bundle.index.get("synthetic", False))}
+            "methodology_id": m.id, "version": run["version"], "inputs_sha256": run["inputs_sha256"],
+            "synthetic": bool(bundle.index.get("synthetic", False))}  # no run id or time: a pure function
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
     sheets = {"results": computed.results, "criteria": computed.criteria_published, "dossiers": rates}
@@ -94,8 +95,10 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         logger.warning(note)
     run_id = str(uuid.uuid4())
     started = datetime.now(UTC).replace(microsecond=0)
-    staging = out_dir / f".staging-{run_id}"
-    staging.mkdir()
+    # the date printed in the report: SOURCE_DATE_EPOCH (reproducible builds) when set, else today
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    report_date = datetime.fromtimestamp(int(epoch), UTC) if epoch else started
+    staging = publishing.make_staging(out_dir, run_id)
     url = db or store.default_url(out_dir)
     try:
         try:
@@ -133,7 +136,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         if previous_publication:  # a rerun: the errata table against the publication it corrects
             changes = publishing.changes_against(Path(previous_publication), bundle, computed)
             render.write_csv(changes, staging / "changes.csv")
-        render_outputs(staging, bundle, computed, {**run, "files": archived}, changes)
+        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date}, changes)
         finished = datetime.now(UTC).replace(microsecond=0)
         manifest = {
             "run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
@@ -163,22 +166,24 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
 def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: dict) -> None:
     """Store the rows and move the files into place; the transaction commits only if both succeed."""
     engine = store.make_engine(url)
+    published_index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
     try:
-        store.migrate(engine)
-        published_index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
-        with engine.connect() as conn:
-            trans = conn.begin()
-            try:
-                store.write_publication(conn, run, bundle, computed, published_index)
-                undo, finish = publishing.swap_into_place(staging, out_dir, run["run_id"])
-            except BaseException:
-                trans.rollback()
-                raise
-            try:
-                trans.commit()
-            except BaseException:
-                undo()
-                raise
-        finish()
+        # a concurrent run of the same database waits here; so does one publishing into the same folder
+        with store.publication_lock(engine), publishing.folder_lock(out_dir):
+            store.migrate(engine)
+            with engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    store.write_publication(conn, run, bundle, computed, published_index)
+                    undo, finish = publishing.swap_into_place(staging, out_dir, run["run_id"])
+                except BaseException:
+                    trans.rollback()
+                    raise
+                try:
+                    trans.commit()
+                except BaseException:
+                    undo()
+                    raise
+            finish()
     finally:
         engine.dispose()

@@ -8,10 +8,13 @@ removed. A crash in between is repaired by the next run (`recover_interrupted`).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tasks.methodology import file_sha256
@@ -37,21 +40,64 @@ def code_version() -> str:
             return "parindex (unknown version)"
 
 
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """An exclusive lock on `out/.parindex.lock`: two runs never swap files into one folder at once."""
+    with open(out / ".parindex.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+OWNER_FILE = ".owner"
+
+
+def make_staging(out: Path, run_id: str) -> Path:
+    """The hidden folder a run writes its publication into; it records the owning process."""
+    staging = out / f".staging-{run_id}"
+    staging.mkdir()
+    (staging / OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
+    return staging
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def recover_interrupted(out: Path) -> list[str]:
-    """Repair what a killed run left: restore a backup whose swap did not finish; drop stale staging."""
+    """Repair what a killed run left: restore a backup whose swap did not finish; drop dead runs' staging.
+
+    Runs under the folder lock, so no live swap is in progress; a live run's staging folder is left alone.
+    """
     notes = []
-    for backup in sorted(out.glob(".previous-*")):
-        if (backup / "manifest.json").exists() and not (out / "manifest.json").exists():
-            for item in backup.iterdir():
-                target = out / item.name
-                if target.exists():
-                    shutil.rmtree(target) if target.is_dir() else target.unlink()
-                item.rename(target)
-            notes.append(f"restored the publication interrupted in {backup.name}")
-        shutil.rmtree(backup, ignore_errors=True)
-    for staging in out.glob(".staging-*"):
-        shutil.rmtree(staging, ignore_errors=True)
-        notes.append(f"removed unfinished staging folder {staging.name}")
+    with folder_lock(out):
+        for backup in sorted(out.glob(".previous-*")):
+            if (backup / "manifest.json").exists() and not (out / "manifest.json").exists():
+                for item in backup.iterdir():
+                    target = out / item.name
+                    if target.exists():
+                        shutil.rmtree(target) if target.is_dir() else target.unlink()
+                    item.rename(target)
+                notes.append(f"restored the publication interrupted in {backup.name}")
+            shutil.rmtree(backup, ignore_errors=True)
+        for staging in out.glob(".staging-*"):
+            owner = staging / OWNER_FILE
+            try:
+                pid = int(owner.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                continue  # a run in progress
+            shutil.rmtree(staging, ignore_errors=True)
+            notes.append(f"removed unfinished staging folder {staging.name}")
     return notes
 
 
@@ -109,8 +155,9 @@ def write_manifest(path: Path, manifest: dict, staging: Path) -> None:
     """manifest.json, with the sha256 of every other published file in the staging folder."""
     outputs = {}
     for f in sorted(staging.rglob("*")):
-        if f.is_file() and f.name != "manifest.json" and not f.relative_to(staging).parts[0] == "inputs":
-            outputs[str(f.relative_to(staging))] = file_sha256(f)
+        rel = f.relative_to(staging)
+        if f.is_file() and f.name != "manifest.json" and rel.parts[0] != "inputs" and not f.name.startswith("."):
+            outputs[str(rel)] = file_sha256(f)
     manifest = {**manifest, "outputs": outputs}
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 

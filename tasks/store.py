@@ -7,7 +7,10 @@ only after the files are in place, so the database and the published folder agre
 
 from __future__ import annotations
 
+import fcntl
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -116,6 +119,39 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # a concurrent writer waits for the lock instead of failing
     return sa.create_engine(url, future=True, **kwargs)
+
+
+#: one advisory-lock key for every publication into a PostgreSQL database (publishing takes about a second)
+PG_LOCK_KEY = 0x7061_7269_6E64  # "parind"
+
+
+@contextmanager
+def publication_lock(engine: Engine, timeout_s: float = 600) -> Iterator[None]:
+    """Serialise migrations and publications into one database across processes: a concurrent run waits.
+
+    PostgreSQL: a session advisory lock; SQLite: an exclusive lock on `<database file>.lock`.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"SET lock_timeout = '{int(timeout_s)}s'"))
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+                conn.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

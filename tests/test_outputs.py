@@ -35,7 +35,7 @@ def test_hostile_text_is_escaped_in_html_and_not_a_formula_in_excel(mini, tmp_pa
     bundle = read_folder(mini, tmp_path / "run")
     computed = compute_folder(mini, tmp_path / "run2")
     run = {"run_id": "r", "version": 1, "code_version": "t", "started_at": datetime(2025, 4, 12, tzinfo=UTC),
-           "files": bundle.files}
+           "files": bundle.files, "inputs_sha256": "0" * 64}
     html = render.render_html(report.build_context(bundle.methodology, bundle.index, computed, run, "vi"))
     assert evil not in html and "&lt;script&gt;" in html
     results = computed.results.assign(unit_name=computed.results["unit_name"].where(

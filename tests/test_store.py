@@ -88,3 +88,44 @@ def test_second_run_replaces_the_first_and_versions_stay_unique(db_url, publishe
 def test_redact_removes_the_password():
     assert store.redact("postgresql+psycopg://u:secret@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
     assert "secret" not in store.redact("postgresql+psycopg://u:secret@h/db")
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE results SET total_points = 99 WHERE unit_code = 'U03'",
+    "DELETE FROM results WHERE unit_code = 'U03'",
+    "UPDATE criterion_points SET points = 2 WHERE unit_code = 'U01'",
+    "DELETE FROM units",
+    "UPDATE field_results SET pct = 0",
+    "UPDATE input_files SET sha256 = 'x'",
+    "UPDATE runs SET version = 7",
+    "UPDATE runs SET status = 'draft'",
+    "DELETE FROM runs",
+])
+def test_published_rows_are_immutable_in_the_database(db_url, published, statement):
+    bundle, computed, index = published
+    engine = store.make_engine(db_url)
+    store.migrate(engine)
+    with engine.begin() as conn:
+        store.write_publication(conn, _run("r1"), bundle, computed, index)
+    with pytest.raises(sa.exc.DBAPIError, match="immutable"):
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(store.results.c.total_points).where(
+            store.results.c.unit_code == "U03")).scalar() == 9.2625
+    engine.dispose()
+
+
+def test_supersession_is_recorded_once(db_url, published):
+    bundle, computed, index = published
+    engine = store.make_engine(db_url)
+    store.migrate(engine)
+    with engine.begin() as conn:
+        store.write_publication(conn, _run("r1"), bundle, computed, index)
+        store.write_publication(conn, {**_run("r2", version=2), "parent_run_id": "r1"}, bundle, computed, index)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(store.runs.c.superseded_by).where(store.runs.c.run_id == "r1")).scalar() == "r2"
+    with pytest.raises(sa.exc.DBAPIError, match="immutable"):
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE runs SET superseded_by = 'r9' WHERE run_id = 'r1'"))
+    engine.dispose()
