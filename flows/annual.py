@@ -82,7 +82,8 @@ def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
 
 @flow(name="parindex-annual-run")
 def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
-               parent_run_id: str | None = None, previous_publication: str | None = None) -> dict:
+               parent_run_id: str | None = None, previous_publication: str | None = None,
+               corrections_applied: list[dict] | None = None) -> dict:
     """Publish the PAR Index for one input folder into `out`; return a summary of the publication.
 
     Raises compute.ValidationFailed (exit 2 in the CLI) with `out/validation/errors.csv` written when the
@@ -151,7 +152,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             "corrects": previous_publication, "changes": None if changes is None else len(changes),
         }
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
-        publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished})
+        publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished}, corrections_applied)
         publishing.write_validation(out_dir, checked.problems_frame(), _problem_summary(checked.problems_frame()))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -163,7 +164,8 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: dict) -> None:
+def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: dict,
+            applied: list[dict] | None = None) -> None:
     """Store the rows and move the files into place; the transaction commits only if both succeed."""
     engine = store.make_engine(url)
     published_index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
@@ -174,7 +176,7 @@ def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: dict)
             with engine.connect() as conn:
                 trans = conn.begin()
                 try:
-                    store.write_publication(conn, run, bundle, computed, published_index)
+                    store.write_publication(conn, run, bundle, computed, published_index, applied)
                     undo, finish = publishing.swap_into_place(staging, out_dir, run["run_id"])
                 except BaseException:
                     trans.rollback()

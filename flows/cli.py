@@ -79,7 +79,8 @@ def cmd_rerun(args) -> int:
     out = Path(args.out)
 
     def go():
-        summary = rerun(from_dir=str(args.from_dir), corrections=str(args.corrections), out=str(out), db=args.db)
+        summary = rerun(from_dir=str(args.from_dir), corrections=str(args.corrections), out=str(out), db=args.db,
+                        author=args.author)
         print(f"Published version {summary['version']} of {summary['methodology_id']} in {summary['out']} "
               f"({summary['changes']} change row(s) in changes.csv)")
         print(f"Report: {summary['report']}")
@@ -119,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--corrections", required=True, help="corrections CSV or XLSX")
     rr.add_argument("--out", required=True, help="output folder for the new version")
     rr.add_argument("--db", default=None, help="SQLAlchemy URL; default the database named in --from's manifest")
+    rr.add_argument("--author", default=None,
+                    help="who authorised the corrections (recorded with each; default $USER); a corrections "
+                         "file may also give an `author` column")
     rr.set_defaults(fn=cmd_rerun)
 
     d = sub.add_parser("demo", help="sample, run and rerun the bundled province; print where the report is")

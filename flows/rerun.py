@@ -8,6 +8,7 @@ changes.csv and an errata section against the version it corrects.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -18,7 +19,7 @@ from prefect import flow
 from flows.annual import annual_run
 from tasks import compute, ingest, publishing
 from tasks.checks import PROBLEM_COLUMNS
-from tasks.corrections import apply_corrections, check_corrections
+from tasks.corrections import applied_corrections, apply_corrections, check_corrections
 from tasks.methodology import load_methodology
 
 
@@ -36,7 +37,11 @@ def _fail(out_dir: Path, rows: list[dict]) -> None:
 
 
 @flow(name="parindex-rerun")
-def rerun(from_dir: str, corrections: str, out: str, db: str | None = None) -> dict:
+def rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None) -> dict:
+    """Publish version n+1 of the run in `from_dir` with `corrections` applied, into `out`.
+
+    `author` is recorded with each correction that does not name its own (column `author`).
+    """
     src = Path(from_dir).resolve()
     out_dir = Path(out).resolve()
     if out_dir == src:
@@ -84,6 +89,7 @@ def rerun(from_dir: str, corrections: str, out: str, db: str | None = None) -> d
         ded_file = work / names["deductions"] if "deductions" in names else None
         ded = ingest.read_table(ded_file, "deductions").frame.drop(columns="_row") if ded_file else None
         new_sa, new_ded = apply_corrections(typed, sa, ded)
+        applied = applied_corrections(typed, sa, ded, author or os.environ.get("USER", "") or "unknown")
         sa_file.unlink()
         new_sa.to_csv(work / "self_assessment.csv", index=False)
         if ded_file is not None:
@@ -92,7 +98,8 @@ def rerun(from_dir: str, corrections: str, out: str, db: str | None = None) -> d
             new_ded.to_csv(work / "deductions.csv", index=False)
         shutil.copyfile(corr_path, work / f"corrections{corr_path.suffix.lower()}")
         summary = annual_run(inputs=str(work), out=str(out_dir), db=url, version=int(manifest["version"]) + 1,
-                             parent_run_id=manifest["run_id"], previous_publication=str(src))
+                             parent_run_id=manifest["run_id"], previous_publication=str(src),
+                             corrections_applied=applied)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return summary

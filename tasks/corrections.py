@@ -121,3 +121,23 @@ def _row(u, code, old_p, new_p, old_r, new_r, reason, reference) -> dict:
             "new_total": new_r.loc[u, "total_points"], "old_rank": int(old_r.loc[u, "rank"]),
             "new_rank": int(new_r.loc[u, "rank"]), "old_band": old_r.loc[u, "band"],
             "new_band": new_r.loc[u, "band"], "reason": reason or "", "reference": reference or ""}
+
+
+def applied_corrections(corr: pd.DataFrame, self_assessment: pd.DataFrame, deductions: pd.DataFrame | None,
+                        author: str) -> list[dict]:
+    """The corrections as the database keeps them: old and new value, reason, reference, author."""
+    out = []
+    for c in corr.to_dict("records"):
+        if c["column"] == "points":
+            table, col = deductions, "points"
+        else:
+            table, col = self_assessment, c["column"]
+        old = None
+        if table is not None and len(table):
+            hit = table[(table["unit_code"] == c["unit_code"]) & (table["criterion_code"] == c["criterion_code"])]
+            values = pd.to_numeric(hit[col], errors="coerce").dropna()
+            old = float(values.sum()) if len(values) else None
+        out.append({"unit_code": c["unit_code"], "criterion_code": c["criterion_code"], "column_name": c["column"],
+                    "old_value": old, "new_value": float(c["new_value"]), "reason": c.get("reason") or "",
+                    "reference": c.get("reference") or "", "author": c.get("author") or author})
+    return out

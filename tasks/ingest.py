@@ -32,7 +32,7 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "deductions": (("unit_code", "points"), ("criterion_code", "reason")),
     "lineage": (("unit_code", "predecessor_code"), ("predecessor_name", "weight")),
     "previous_results": (("unit_code", "rank"), ()),
-    "corrections": (("unit_code", "criterion_code", "column", "new_value"), ("reason", "reference")),
+    "corrections": (("unit_code", "criterion_code", "column", "new_value"), ("reason", "reference", "author")),
 }
 REQUIRED_TABLES = ("units", "self_assessment", "survey_responses")
 OPTIONAL_TABLES = ("deductions", "lineage", "corrections")
@@ -73,6 +73,7 @@ class Inputs:
     methodology: Methodology
     tables: dict[str, Table]
     files: list[ArchivedFile] = field(default_factory=list)
+    methodology_text: str = ""  # the archived YAML, kept in the database beside its sha256
 
     @property
     def dossier_source(self) -> str:
@@ -241,4 +242,5 @@ def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
             tables["dossier_stats"] = aggregate_raw_dossiers(path)
         else:
             tables[role] = read_table(path, role)
-    return Inputs(index=index, methodology=methodology, tables=tables, files=archived)
+    return Inputs(index=index, methodology=methodology, tables=tables, files=archived,
+                  methodology_text=by_role["methodology"].read_text(encoding="utf-8-sig"))

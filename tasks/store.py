@@ -105,6 +105,29 @@ field_results = sa.Table(
 )
 
 
+methodologies = sa.Table(
+    "methodologies", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("methodology_id", sa.String(200), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("level", sa.String(50), nullable=False),
+    sa.Column("yaml", sa.Text, nullable=False),
+)
+corrections = sa.Table(
+    "corrections", metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("unit_code", sa.String(50), nullable=False),
+    sa.Column("criterion_code", sa.String(50), nullable=False),
+    sa.Column("column_name", sa.String(32), nullable=False),
+    sa.Column("old_value", sa.Float),
+    sa.Column("new_value", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reference", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+)
+
+
 def default_url(out_dir: Path) -> str:
     return f"sqlite:///{(Path(out_dir).resolve() / 'parindex.sqlite').as_posix()}"
 
@@ -199,7 +222,8 @@ def _records(df: pd.DataFrame, columns: dict[str, str], **const) -> list[dict]:
     return out
 
 
-def write_publication(conn: Connection, run: dict, inputs, computed, published_index: pd.Series) -> None:
+def write_publication(conn: Connection, run: dict, inputs, computed, published_index: pd.Series,
+                      applied: list[dict] | None = None) -> None:
     """Insert one run and all its rows; a previous current publication of the same version is marked replaced.
 
     Called inside the caller's transaction: nothing is visible until it commits.
@@ -214,6 +238,11 @@ def write_publication(conn: Connection, run: dict, inputs, computed, published_i
         run = {**run, "parent_run_id": None}  # the corrected run lives in another database; the manifest keeps it
     conn.execute(runs.insert().values(**run))
     rid = run["run_id"]
+    if conn.execute(sa.select(methodologies.c.sha256).where(methodologies.c.sha256 == m.sha256)).first() is None:
+        conn.execute(methodologies.insert().values(sha256=m.sha256, methodology_id=m.id, year=m.year,
+                                                   level=m.level, yaml=inputs.methodology_text))
+    if applied:
+        conn.execute(corrections.insert(), [{"run_id": rid, "seq": i, **c} for i, c in enumerate(applied, 1)])
     if run.get("parent_run_id"):
         conn.execute(runs.update().where(runs.c.run_id == run["parent_run_id"]).values(superseded_by=rid))
     counts = computed.checked.counts

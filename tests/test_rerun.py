@@ -50,7 +50,7 @@ def test_rerun_publishes_version_2_with_exact_changes(v1, tmp_path):
 
     out, corr = v1
     before = _hashes(out)
-    summary = rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "v2"))
+    summary = rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "v2"), author="Hội đồng thẩm định")
     v2 = tmp_path / "v2"
     assert summary["version"] == 2
     changes = pd.read_csv(v2 / "changes.csv", dtype={"unit_code": str, "criterion_code": str})
@@ -79,6 +79,13 @@ def test_rerun_publishes_version_2_with_exact_changes(v1, tmp_path):
         old = conn.execute(sa.select(store.results.c.total_points).where(
             store.results.c.run_id == m1["run_id"], store.results.c.unit_code == "U03")).scalar()
         assert old == 9.2625
+        kept = conn.execute(sa.select(store.corrections).order_by(store.corrections.c.seq)).all()
+        assert [(c.unit_code, c.criterion_code, c.column_name, c.old_value, c.new_value) for c in kept] == [
+            ("U02", "1.1", "appraised_points", 1.5, 2.0), ("U03", "", "points", None, 0.3),
+            ("U04", "1.1", "self_points", 1.25, 2.0)]
+        assert kept[0].reference == "BB 05/BB-HĐTĐ" and kept[0].author == "Hội đồng thẩm định"
+        meth = conn.execute(sa.select(store.methodologies)).one()
+        assert meth.sha256 == m1["methodology_sha256"] and "mini-2024" in meth.yaml
     engine.dispose()
 
 

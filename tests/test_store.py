@@ -30,8 +30,8 @@ def test_migrations_up_down_up(db_url):
     engine = store.make_engine(db_url)
     store.migrate(engine)
     names = set(sa.inspect(engine).get_table_names())
-    assert {"runs", "input_files", "units", "criterion_points", "results", "field_results",
-            "alembic_version"} <= names
+    assert {"runs", "input_files", "units", "criterion_points", "results", "field_results", "methodologies",
+            "corrections", "alembic_version"} <= names
     store.downgrade(engine, "base")
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
     store.migrate(engine)
