@@ -129,3 +129,18 @@ def test_supersession_is_recorded_once(db_url, published):
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE runs SET superseded_by = 'r9' WHERE run_id = 'r1'"))
     engine.dispose()
+
+
+def test_alembic_command_line_upgrades_a_named_database(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alembic = Path(sys.executable).parent / "alembic"
+    db = tmp_path / "cli.sqlite"
+    subprocess.run([str(alembic), "-c", str(store.MIGRATIONS / "alembic.ini"), "-x", f"url=sqlite:///{db}",
+                    "upgrade", "head"], check=True, capture_output=True, cwd=tmp_path)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    engine.dispose()
