@@ -148,3 +148,16 @@ def test_unreadable_methodology_exits_2_with_the_rule(published, tmp_path):
     errors = pd.read_csv(tmp_path / "out" / "validation" / "errors.csv", dtype=str)
     assert errors["problem"].str.contains("not max_points 90").any()
     assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_rerun_with_a_bad_correction_exits_2(published, tmp_path):
+    _, out, _ = published
+    before = _hashes(out)
+    corr = tmp_path / "corr.csv"
+    corr.write_text("unit_code,criterion_code,column,new_value,reason,reference\n"
+                    "99999,1.1,appraised_points,1,x,y\n", encoding="utf-8")
+    proc = parindex("rerun", "--from", str(out), "--corrections", str(corr), "--out", str(tmp_path / "v2"),
+                    check_exit=2)
+    assert "99999" in proc.stderr and "Nothing was published" in proc.stderr
+    assert not (tmp_path / "v2" / "results.csv").exists()
+    assert _hashes(out) == before

@@ -117,3 +117,24 @@ def test_bad_corrections_are_refused(v1, tmp_path, line, column):
     errors = pd.read_csv(tmp_path / "v2" / "validation" / "errors.csv", dtype=str)
     assert (errors["column"] == column).any() and (errors["row"] == "2").any()
     assert not (tmp_path / "v2" / "results.csv").exists()
+
+
+def test_run_and_rerun_on_both_databases(prefect_harness, db_url, mini, tmp_path):
+    from flows.annual import annual_run
+    from flows.rerun import rerun
+
+    corr = tmp_path / "corrections.csv"
+    corr.write_text(CORRECTIONS, encoding="utf-8")
+    first = annual_run(inputs=str(mini), out=str(tmp_path / "v1"), db=db_url)
+    second = rerun(from_dir=str(tmp_path / "v1"), corrections=str(corr), out=str(tmp_path / "v2"), db=db_url)
+    manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text(encoding="utf-8"))
+    assert "parindex:parindex@" not in manifest["database"]  # no password in a manifest
+    engine = store.make_engine(db_url)
+    with engine.connect() as conn:
+        runs = {r.run_id: r for r in conn.execute(sa.select(store.runs))}
+        assert runs[first["run_id"]].superseded_by == second["run_id"]
+        assert runs[second["run_id"]].parent_run_id == first["run_id"] and runs[second["run_id"]].version == 2
+        totals = dict(conn.execute(sa.select(store.results.c.run_id, store.results.c.total_points)
+                                   .where(store.results.c.unit_code == "U03")).all())
+        assert totals == {first["run_id"]: 9.2625, second["run_id"]: 8.9625}
+    engine.dispose()
