@@ -30,6 +30,7 @@ class Checked:
     stats: pd.DataFrame
     deductions: pd.DataFrame
     previous: pd.DataFrame | None
+    lineage: pd.DataFrame | None = None
     problems: list[dict] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -261,11 +262,10 @@ def check_deductions(t, file, m: Methodology, scored, col: _Collector) -> pd.Dat
 
 def check_previous(t, file, col: _Collector) -> pd.DataFrame:
     rank = _numbers(t, "rank", file, col, required=False, integer=True, minimum=1)
-    keep = ["unit_code", "rank"] + [c for c in ("index_pct", "total_points", "group", "unit_name") if c in t]
+    pcts = [c for c in t.columns if c == "index_pct" or (c.endswith("_pct") and c != "index_pct")]
+    keep = ["unit_code", "rank"] + [c for c in ("total_points", "group", "unit_name") if c in t] + pcts
     out = t.assign(rank=rank)[keep]
-    if "index_pct" in out:
-        out = out.assign(index_pct=pd.to_numeric(out["index_pct"], errors="coerce"))
-    return out
+    return out.assign(**{c: pd.to_numeric(out[c], errors="coerce") for c in pcts})
 
 
 def check_inputs(inputs) -> Checked:
@@ -297,6 +297,12 @@ def check_inputs(inputs) -> Checked:
                   else pd.DataFrame({"unit_code": pd.Series(dtype=str), "points": pd.Series(dtype=float)}))
     pr = tables.get("previous_results")
     previous = check_previous(pr.frame, pr.file, col) if pr is not None else None
+    lineage = None
+    ln = tables.get("lineage")
+    if ln is not None:
+        from tasks.lineage import check_lineage
+
+        lineage = check_lineage(ln.frame, ln.file, set(scored["unit_code"]), previous, col)
     counts = {}
     for table in tables.values():
         rejected_rows = {p["row"] for p in col.items if p["file"] == table.file and p["row"]
@@ -304,4 +310,4 @@ def check_inputs(inputs) -> Checked:
         counts[table.file] = {"rows_read": len(table.frame), "rows_rejected": len(rejected_rows),
                               "rows_accepted": len(table.frame) - len(rejected_rows)}
     return Checked(units=units, appraisal=appraisal, answers=answers, stats=stats, deductions=deductions,
-                   previous=previous, problems=col.items, counts=counts)
+                   previous=previous, lineage=lineage, problems=col.items, counts=counts)

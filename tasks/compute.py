@@ -54,7 +54,7 @@ def score(inputs, checked: Checked) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
 
 
 def rank(inputs, checked: Checked, totals: pd.DataFrame) -> pd.DataFrame:
-    return rank_and_classify(inputs.methodology, totals, checked.previous)
+    return rank_and_classify(inputs.methodology, totals, checked.previous, checked.lineage)
 
 
 def compute(inputs) -> Computed:

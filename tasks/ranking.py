@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tasks.lineage import apply_lineage
 from tasks.methodology import Methodology
 from tasks.numbers import publish
 
+#: after the contract's columns and the field columns: the pro-forma comparison of merged units (lineage.csv)
+LINEAGE_COLUMNS = ["prev_index_proforma", "predecessors"]
 RESULTS_COLUMNS = ["unit_code", "unit_name", "group", "total_points", "max_points", "index_pct", "rank",
                    "rank_of", "band", "band_vi", "prev_rank", "rank_change", "appraisal_points",
                    "survey_points", "dossier_points", "deduction_points"]
@@ -17,8 +20,10 @@ def sport_rank(values: pd.Series, groups: pd.Series) -> pd.Series:
     return values.groupby(groups).rank(method="min", ascending=False).astype("Int64")
 
 
-def rank_and_classify(m: Methodology, results: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Add rank, rank_of, band, band_vi, prev_rank and rank_change to full-precision results."""
+def rank_and_classify(m: Methodology, results: pd.DataFrame, previous: pd.DataFrame | None,
+                      lineage: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Add rank, rank_of, band, band_vi, prev_rank and rank_change to full-precision results, and the
+    pro-forma comparison of units formed from earlier ones (tasks.lineage)."""
     published_index = results["index_pct"].map(lambda v: publish(v, m.decimals))
     key = results["index_pct"] if m.rank_on == "full" else published_index
     out = results.assign(rank=sport_rank(key, results["group"]),
@@ -36,15 +41,18 @@ def rank_and_classify(m: Methodology, results: pd.DataFrame, previous: pd.DataFr
         out["prev_index_pct"] = out["unit_code"].map(prev_index)
     else:
         out["prev_index_pct"] = float("nan")
+    out = apply_lineage(out, lineage, previous, m.field_codes())
+    if lineage is not None and len(lineage):
+        out["prev_index_pct"] = out["prev_index_pct"].where(~out["unit_code"].isin(set(lineage["unit_code"])))
     return out
 
 
 def published_results(m: Methodology, ranked: pd.DataFrame) -> pd.DataFrame:
     """results.csv as CONTRACT.md defines it: contract columns, then <field>_points/_pct, rounded half-up."""
     field_cols = [c for f in m.fields for c in (f"{f.code}_points", f"{f.code}_pct")]
-    out = ranked[RESULTS_COLUMNS + field_cols].copy()
+    out = ranked[RESULTS_COLUMNS + field_cols + LINEAGE_COLUMNS].copy()
     for c in ["total_points", "max_points", "index_pct", "appraisal_points", "survey_points", "dossier_points",
-              "deduction_points", *field_cols]:
+              "deduction_points", *field_cols, "prev_index_proforma"]:
         out[c] = out[c].map(lambda v: publish(v, m.decimals))
     return out
 
