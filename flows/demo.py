@@ -1,4 +1,5 @@
-"""`parindex demo`: sample the bundled province, publish its 2024 indices, then publish one corrected version."""
+"""`parindex demo`: sample the bundled province, publish its 2024 indices, publish one corrected version, and
+publish the 2025 commune index of the merged Hải Phòng with its comparison to 2024."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def demo_flow(out: str) -> list[dict]:
     corrections = write_demo_corrections(v1, root / "corrections" / "district-corrections.csv")
     published.append(rerun(from_dir=str(v1), corrections=str(corrections),
                            out=str(root / str(DEMO_YEAR) / "district-v2")))
+    # 2025: the new Hải Phòng (Hải Dương merged into it, no districts), compared with 2024 through lineage
+    write_sample(inputs, province="hai-phong", year=2025, years=1)
+    published.append(annual_run(inputs=str(inputs / "2025" / "commune"), out=str(root / "2025" / "commune")))
     return published
 
 
@@ -38,9 +42,10 @@ def demo(out: Path) -> int:
     print("\nparindex demo — synthetic data for Tỉnh Hải Dương (real units, invented figures)")
     for s in published:
         print(f"  {s['methodology_id']:<22} v{s['version']} {s['units']:>4} units  {s['out']}")
-    v2 = published[-1]
+    v2, hp = published[-2], published[-1]
     print(f"\nThe {DEMO_YEAR} district report (Vietnamese): {Path(published[1]['report'])}")
     print(f"English: {Path(published[1]['report']).with_name('report.en.pdf')}  "
           f"HTML: {Path(published[1]['report']).with_suffix('.html')}")
     print(f"Corrected version {v2['version']} with errata ({v2['changes']} rows in changes.csv): {v2['report']}")
+    print(f"2025, Hải Phòng after the merger, with pro forma comparisons to 2024: {hp['report']}")
     return 0

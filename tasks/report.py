@@ -39,6 +39,17 @@ LABELS = {
         "errata": "Đính chính so với phiên bản trước", "neighbour": "(thay đổi do đơn vị khác được đính chính)",
         "errata_note": "Phiên bản này thay thế phiên bản đã công bố (mã {run}); phiên bản cũ được giữ nguyên.",
         "reason": "Lý do, căn cứ", "total": "Tổng điểm",
+        "new_unit": "mới", "proforma_mark": "*", "merged": "Đơn vị mới hình thành sau sắp xếp đơn vị hành chính",
+        "proforma_note": "* Chỉ số năm trước giả định (pro forma): bình quân gia quyền chỉ số năm trước của các "
+                         "đơn vị hợp thành; đơn vị mới không có thứ hạng năm trước để so sánh.",
+        "formed_from": "đơn vị mới hình thành từ", "proforma": "Chỉ số năm trước (giả định)",
+        "pred_ranks": "Thứ hạng cũ của các đơn vị hợp thành", "index_change": "Chênh lệch chỉ số",
+        "no_predecessor": "không có kết quả năm trước",
+        "two_level": "Từ ngày 1/7/2025 chính quyền địa phương tổ chức hai cấp (không còn cấp huyện); "
+                     "{n}/{total} đơn vị được hình thành từ việc sắp xếp, so sánh với năm trước theo chỉ số giả "
+                     "định (pro forma), không so sánh thứ hạng.",
+        "chart_title": "Chỉ số năm nay so với chỉ số năm trước giả định (pro forma)",
+        "chart_x": "Chỉ số năm trước giả định (%)", "chart_y": "Chỉ số năm nay (%)",
     },
     "en": {
         "doc_kind": "Administrative Reform (PAR) Index results", "province": "Province",
@@ -65,6 +76,17 @@ LABELS = {
         "errata": "Errata: changes from the previous version", "neighbour": "(moved by another unit's correction)",
         "errata_note": "This version supersedes the published version (run {run}), which is kept unchanged.",
         "reason": "Reason, reference", "total": "Total",
+        "new_unit": "new", "proforma_mark": "*", "merged": "Units formed by the reorganisation",
+        "proforma_note": "* Pro forma previous index: the weighted mean of last year's indices of the units it "
+                         "was formed from; a new unit has no previous rank to compare.",
+        "formed_from": "new unit formed from", "proforma": "Previous index (pro forma)",
+        "pred_ranks": "Former ranks of its predecessors", "index_change": "Index change",
+        "no_predecessor": "no result last year",
+        "two_level": "Since 1 July 2025 local government has two levels (no districts); {n} of {total} units "
+                     "were formed by the reorganisation and are compared with last year on a pro forma index, "
+                     "not by rank.",
+        "chart_title": "This year's index against the pro forma previous index",
+        "chart_x": "Previous index, pro forma (%)", "chart_y": "Index this year (%)",
     },
 }
 LEVEL_NAMES = {
@@ -126,10 +148,15 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         rows = []
         for r in g.itertuples(index=False):
             text, css = change_text(r.rank_change, lang)
+            prev_index = fmt(r.prev_index_pct)
+            if r.predecessors:  # formed from earlier units: a pro forma index, never a rank change
+                n = r.predecessors.count(";") + 1
+                text, css = f"{L['new_unit']} ({n})", "none"
+                prev_index = fmt(r.prev_index_proforma) + L["proforma_mark"]
             rows.append({"rank": f"{r.rank}/{r.rank_of}", "unit_code": r.unit_code, "unit_name": r.unit_name,
                          "points": fmt(r.total_points), "index": fmt(r.index_pct),
                          "band": band_label[r.band], "band_code": r.band, "change": text, "change_css": css,
-                         "prev_index": fmt(r.prev_index_pct)})
+                         "prev_index": prev_index})
         first, last = g.iloc[0], g.iloc[-1]
         leaders = ", ".join(g[g["rank"] == 1]["unit_name"])
         movers = [s for s in (_movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of, lang)
@@ -211,6 +238,17 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "highest": f"{best.unit_name} ({fmt(best.index_pct)}%)",
         "lowest": f"{worst.unit_name} ({fmt(worst.index_pct)}%)", "bands": band_counts,
     }
+    merged = []
+    for r in ranked[ranked["predecessors"] != ""].itertuples(index=False):
+        delta = r.index_pct - r.prev_index_proforma
+        merged.append({"unit_name": r.unit_name, "index": fmt(r.index_pct),
+                       "proforma": fmt(r.prev_index_proforma) + L["proforma_mark"],
+                       "change": format_number(delta, d, lang, signed=True) if not math.isnan(delta) else "",
+                       "ranks": r.prev_rank_range, "predecessors": f"{L['formed_from']}: {r.predecessors}"})
+    lone = [r.unit_name for r in ranked[ranked["predecessors"] == ""].itertuples(index=False)
+            if pd.isna(r.prev_rank)]
+    two_level = (L["two_level"].format(n=len(merged), total=n_units) if merged and m.year >= 2025 else "")
+    chart = proforma_chart(ranked, lang) if merged else None
     names = dict(zip(ranked["unit_code"], ranked["unit_name"], strict=True))
     errata = []
     for c in (changes.to_dict("records") if changes is not None else []):
@@ -240,6 +278,8 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "summary": summary, "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
         "lost_rows": lost_rows, "dossier_rows": dossier_rows, "cards": cards, "files": files,
         "errata": errata, "corrects_run": run.get("parent_run_id") or "",
+        "merged": merged, "two_level": two_level, "chart": chart,
+        "lone": ", ".join(lone) if merged else "",
     }
 
 
@@ -248,3 +288,23 @@ def _heat(pct: float) -> str:
     if pct is None or math.isnan(pct):
         return "h0"
     return "h5" if pct >= 95 else "h4" if pct >= 90 else "h3" if pct >= 80 else "h2" if pct >= 70 else "h1"
+
+
+def proforma_chart(ranked: pd.DataFrame, lang: str, size: int = 360, pad: int = 44) -> dict:
+    """Coordinates of an SVG scatter: pro forma previous index (x) against this year's index (y), with the
+    diagonal; a point above it rose. Pure geometry here; templates only draw it."""
+    L = LABELS[lang]
+    pts = ranked[(ranked["predecessors"] != "") & ranked["prev_index_proforma"].notna()]
+    values = pd.concat([pts["index_pct"], pts["prev_index_proforma"]])
+    lo = math.floor(min(values.min(), 100) / 5) * 5 if len(values) else 0
+    hi = min(100, math.ceil(max(values.max(), lo + 5) / 5) * 5) if len(values) else 100
+    span = max(hi - lo, 5)
+    scale = lambda v: (v - lo) / span * (size - 2 * pad)  # noqa: E731
+    points = [{"x": round(pad + scale(r.prev_index_proforma), 1), "y": round(size - pad - scale(r.index_pct), 1),
+               "rose": bool(r.index_pct >= r.prev_index_proforma), "label": r.unit_name}
+              for r in pts.itertuples(index=False)]
+    ticks = [{"v": format_number(v, 0, lang), "x": round(pad + scale(v), 1), "y": round(size - pad - scale(v), 1)}
+             for v in range(int(lo), int(hi) + 1, 5)]
+    return {"size": size, "pad": pad, "points": points, "ticks": ticks, "title": L["chart_title"],
+            "x_label": L["chart_x"], "y_label": L["chart_y"], "x0": pad, "y0": size - pad,
+            "x1": size - pad, "y1": pad}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,11 +38,15 @@ class Province:
     slug: str
     name: str
     short: str
-    registry: str
+    registry: str  # legacy (63 provinces, until 30 June 2025) or current (34 provinces)
     last_year: int
     methodology: str
     groups: dict
     departments: list[dict]
+    gso_code: str = ""
+    first_year: int = 0
+    levels: tuple[str, ...] = LEVELS
+    predecessors: tuple[str, ...] = ()
 
 
 def load_province(slug: str) -> Province:
@@ -51,7 +56,9 @@ def load_province(slug: str) -> Province:
         raise ValueError(f"no province {slug!r} in config/provinces (known: {known})")
     d = yaml.safe_load(path.read_text(encoding="utf-8"))
     return Province(d["slug"], d["name"], d["province_short"], d["registry"], int(d["last_year"]),
-                    d["methodology"], d.get("groups", {}), d.get("departments", []))
+                    d["methodology"], d.get("groups", {}), d.get("departments", []),
+                    gso_code=str(d.get("gso_code", "")), first_year=int(d.get("first_year", 0)),
+                    levels=tuple(d.get("levels", LEVELS)), predecessors=tuple(d.get("predecessors", ())))
 
 
 def registry_units(p: Province) -> dict[str, pd.DataFrame]:
@@ -71,8 +78,10 @@ def registry_units(p: Province) -> dict[str, pd.DataFrame]:
     districts = pd.DataFrame({"unit_code": dist["districtCode"], "unit_name": dist["district"],
                               "level": "district", "group": p.groups.get("district", "Cấp huyện"),
                               "parent_code": dist["provinceCode"]})
-    communes = pd.DataFrame({"unit_code": rows["wardCode"], "unit_name": rows["ward"], "level": "commune",
-                             "group": rows["district"], "parent_code": rows["districtCode"]})
+    # island districts (Bạch Long Vĩ, Cồn Cỏ, …) have no commune level: they appear as districts only
+    wards = rows[rows["wardCode"].fillna("").astype(str) != ""]
+    communes = pd.DataFrame({"unit_code": wards["wardCode"], "unit_name": wards["ward"], "level": "commune",
+                             "group": wards["district"], "parent_code": wards["districtCode"]})
     return {"department": deps, "district": districts.reset_index(drop=True),
             "commune": communes.reset_index(drop=True)}
 
@@ -209,63 +218,173 @@ def make_deductions(units, rng) -> pd.DataFrame:
 
 
 def write_sample(out: Path, province: str = "hai-duong", year: int = 2024, years: int = 2, seed: int = 20240,
-                 scale: str = "province", levels: tuple[str, ...] = LEVELS) -> list[Path]:
+                 scale: str = "province", levels: tuple[str, ...] | None = None) -> list[Path]:
     """Write `out/<year>/<level>/` input folders for `years` years ending at `year`; return the folders."""
     if scale != "province":
         raise NotImplementedError("--scale national is not built yet (see the scale-out issue); "
                                   "use --scale province")
     p = load_province(province)
+    if p.registry == "current":
+        return _successor_sample(Path(out), p, year, years, seed)
+    levels = levels or p.levels
     span = list(range(year - years + 1, year + 1))
     if span[-1] > p.last_year:
         raise ValueError(f"{p.name} ({p.slug}) has units up to {p.last_year} only (the 2025 reorganisation "
                          f"merged it); ask for --year {p.last_year} or earlier")
-    from tasks.compute import compute
-    from tasks.ingest import archive_inputs, locate_inputs, read_inputs
-
     units_by_level = registry_units(p)
     written = []
     for level in levels:
         units = units_by_level[level]
         quality = _quality(seed, units, level, span)
-        previous_path: Path | None = None
+        previous: pd.DataFrame | None = None
         for yi, y in enumerate(span):
             folder = Path(out) / str(y) / level
-            folder.mkdir(parents=True, exist_ok=True)
-            text = methodology_text(p, level, y)
-            m = parse_methodology(text, f"{level}-{y}")
-            (folder / "methodology.yaml").write_text(text, encoding="utf-8")
-            rng = np.random.default_rng([seed, LEVELS.index(level), y, 7])
-            q = quality[y]
-            index = {"year": y, "province": p.name, "methodology": "methodology.yaml", "synthetic": True,
-                     "note": "Dữ liệu mô phỏng (synthetic data) sinh bởi `parindex sample`, "
-                             f"seed {seed}; đơn vị thật theo danh mục hành chính, số liệu không có thật."}
-            if previous_path is not None:
-                index["previous_results"] = "previous_results.csv"
-            units.to_csv(folder / "units.csv", index=False)
-            make_self_assessment(m, units, q, rng).to_csv(folder / "self_assessment.csv", index=False)
-            make_survey(m, units, q, rng).to_csv(folder / "survey_responses.csv", index=False)
-            per_month = PROFILE[level][2]
-            for stale in ("dossier_stats.csv", "dossiers.parquet"):
-                (folder / stale).unlink(missing_ok=True)
-            if level == "department":  # departments send per-dossier records; the others monthly statistics
-                make_raw_dossiers(units, q, y, yi, per_month, rng).to_parquet(folder / "dossiers.parquet",
-                                                                              index=False)
-            else:
-                make_dossier_stats(units, q, y, yi, per_month, rng).to_csv(folder / "dossier_stats.csv",
-                                                                           index=False)
-            make_deductions(units, rng).to_csv(folder / "deductions.csv", index=False)
-            (folder / "index.yaml").write_text(yaml.safe_dump(index, allow_unicode=True, sort_keys=False),
-                                               encoding="utf-8")
+            _write_folder(folder, p, level, y, yi, units, quality[y], seed, previous, None)
             written.append(folder)
             if yi < len(span) - 1:
-                # last year's published results, computed by the same code `parindex run` uses
-                scratch = folder / ".previous"
-                archived = archive_inputs(locate_inputs(folder, CONFIG_DIR), scratch)
-                results = compute(read_inputs(scratch, archived)).results
-                previous_path = Path(out) / str(span[yi + 1]) / level / "previous_results.csv"
-                previous_path.parent.mkdir(parents=True, exist_ok=True)
-                results.to_csv(previous_path, index=False)
-                shutil.rmtree(scratch)
+                previous = published_results_of(folder)
+    return written
+
+
+def published_results_of(folder: Path) -> pd.DataFrame:
+    """The results.csv `parindex run` would publish for an input folder (same code, no Prefect)."""
+    from tasks.compute import compute
+    from tasks.ingest import archive_inputs, locate_inputs, read_inputs
+
+    scratch = folder / ".previous"
+    try:
+        archived = archive_inputs(locate_inputs(folder, CONFIG_DIR), scratch)
+        return compute(read_inputs(scratch, archived)).results
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_folder(folder: Path, p: Province, level: str, y: int, yi: int, units: pd.DataFrame, q: np.ndarray,
+                  seed: int, previous: pd.DataFrame | None, lineage: pd.DataFrame | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = methodology_text(p, level, y)
+    m = parse_methodology(text, f"{level}-{y}")
+    (folder / "methodology.yaml").write_text(text, encoding="utf-8")
+    rng = np.random.default_rng([seed, LEVELS.index(level), y, 7])
+    index = {"year": y, "province": p.name, "methodology": "methodology.yaml", "synthetic": True,
+             "note": "Dữ liệu mô phỏng (synthetic data) sinh bởi `parindex sample`, "
+                     f"seed {seed}; đơn vị thật theo danh mục hành chính, số liệu không có thật."}
+    for stale in ("dossier_stats.csv", "dossiers.parquet", "previous_results.csv", "lineage.csv"):
+        (folder / stale).unlink(missing_ok=True)
+    if previous is not None:
+        index["previous_results"] = "previous_results.csv"
+        previous.to_csv(folder / "previous_results.csv", index=False)
+    if lineage is not None:
+        lineage.to_csv(folder / "lineage.csv", index=False)
+    units.to_csv(folder / "units.csv", index=False)
+    make_self_assessment(m, units, q, rng).to_csv(folder / "self_assessment.csv", index=False)
+    make_survey(m, units, q, rng).to_csv(folder / "survey_responses.csv", index=False)
+    per_month = PROFILE[level][2]
+    if level == "department":  # departments send per-dossier records; the others monthly statistics
+        make_raw_dossiers(units, q, y, yi, per_month, rng).to_parquet(folder / "dossiers.parquet", index=False)
+    else:
+        make_dossier_stats(units, q, y, yi, per_month, rng).to_csv(folder / "dossier_stats.csv", index=False)
+    make_deductions(units, rng).to_csv(folder / "deductions.csv", index=False)
+    (folder / "index.yaml").write_text(yaml.safe_dump(index, allow_unicode=True, sort_keys=False),
+                                       encoding="utf-8")
+
+
+def current_units(p: Province) -> dict[str, pd.DataFrame]:
+    """units.csv rows of a province in the 2025 registry (no district level): departments and communes."""
+    from vietnamadminunits.database import query
+
+    deps = pd.DataFrame({"unit_code": [d["code"] for d in p.departments],
+                         "unit_name": [d["name"] for d in p.departments], "level": "department",
+                         "group": p.groups.get("department", "Sở, ban, ngành"), "parent_code": p.gso_code})
+    rows = pd.DataFrame(query("SELECT provinceCode, ward, wardCode FROM admin_units "
+                              f"WHERE provinceShort = '{p.short}' ORDER BY wardCode"))
+    communes = pd.DataFrame({"unit_code": rows["wardCode"], "unit_name": rows["ward"], "level": "commune",
+                             "group": p.groups.get("commune", "Xã, phường, đặc khu"),
+                             "parent_code": rows["provinceCode"]})
+    return {"department": deps, "commune": communes}
+
+
+def commune_lineage(p: Province) -> pd.DataFrame:
+    """lineage.csv for the communes of a 2025 province, from the registry's 2025 conversion table.
+
+    An old commune that went whole into a new one has an empty weight (equal weights); an old commune split
+    between several new ones gives each an equal share (1/k), and then every predecessor of those new units
+    carries an explicit weight (1 for the whole ones), as tasks/lineage.py requires.
+    """
+    import json
+
+    import vietnamadminunits
+    from vietnamadminunits.database import query
+
+    data = json.loads((Path(vietnamadminunits.__file__).parent / "data" / "converter_2025.json")
+                      .read_text(encoding="utf-8"))
+    new = pd.DataFrame(query("SELECT wardCode, ward, wardKey, provinceKey FROM admin_units "
+                             f"WHERE provinceShort = '{p.short}' ORDER BY wardCode"))
+    pkey = new["provinceKey"].iloc[0]
+    old_provinces = data["DICT_PROVINCE"][pkey]
+    keys = ", ".join(f"'{k}'" for k in old_provinces)
+    legacy = pd.DataFrame(query("SELECT provinceKey, districtKey, wardKey, wardCode, ward FROM admin_units_legacy "
+                                f"WHERE provinceKey IN ({keys})"))
+    old_by_key = {f"{r.provinceKey}_{r.districtKey}_{r.wardKey}": (r.wardCode, r.ward)
+                  for r in legacy.itertuples(index=False)}
+    whole = data["DICT_PROVINCE_WARD_NO_DIVIDED"].get(pkey, {})
+    split = {old: [w["newWardKey"] for w in news]
+             for old, news in data["DICT_PROVINCE_WARD_DIVIDED"].get(pkey, {}).items()}
+    rows = []
+    for r in new.itertuples(index=False):
+        preds = [(k, 1.0) for k in whole.get(r.wardKey, [])]
+        preds += [(old, 1.0 / len(targets)) for old, targets in split.items() if r.wardKey in targets]
+        preds = [(k, w) for k, w in preds if k in old_by_key]  # island districts had no commune level
+        any_split = any(k in split for k, _ in preds)
+        for k, w in preds:
+            code, name = old_by_key[k]
+            rows.append({"unit_code": r.wardCode, "predecessor_code": code, "predecessor_name": name,
+                         "weight": f"{w:.6g}" if any_split else ""})
+    return pd.DataFrame(rows, columns=["unit_code", "predecessor_code", "predecessor_name", "weight"])
+
+
+def _successor_sample(out: Path, p: Province, year: int, years: int, seed: int) -> list[Path]:
+    """A province formed in 2025: its first year compares with its predecessors' last results (lineage)."""
+    span = [y for y in range(year - years + 1, year + 1) if y >= p.first_year]
+    if not span:
+        raise ValueError(f"{p.name} ({p.slug}) exists from {p.first_year}; ask for --year {p.first_year} or later")
+    units_by_level = current_units(p)
+    written = []
+    history: dict[str, pd.DataFrame] = {}
+    if span[0] == p.first_year:
+        with tempfile.TemporaryDirectory() as tmp:
+            for pred in p.predecessors:
+                old = load_province(pred)
+                levels = tuple(lv for lv in p.levels if lv in old.levels)
+                for folder in write_sample(Path(tmp) / pred, province=pred, year=p.first_year - 1, years=1,
+                                           seed=seed, levels=levels):
+                    level = folder.name
+                    res = published_results_of(folder)
+                    if level == "department":  # both provinces used the same abbreviations
+                        res = res.assign(unit_code=old.gso_code + ":" + res["unit_code"])
+                    history[level] = pd.concat([history.get(level), res], ignore_index=True)
+    for level in p.levels:
+        units = units_by_level[level]
+        previous = history.get(level)
+        lineage = None
+        if previous is not None:
+            lineage = commune_lineage(p) if level == "commune" else pd.DataFrame(
+                [{"unit_code": d["code"], "predecessor_code": f, "predecessor_name": "", "weight": ""}
+                 for d in p.departments for f in d.get("from", [])])
+        quality = _quality(seed, units, level, span)
+        if lineage is not None and len(lineage):  # a merged unit starts where its predecessors were
+            prev_idx = previous.set_index("unit_code")["index_pct"]
+            base = lineage.assign(i=lineage["predecessor_code"].map(prev_idx)).groupby("unit_code")["i"].mean()
+            drift = np.random.default_rng([seed, 2025]).normal(0.01, 0.02, len(units))
+            start = units["unit_code"].map(base / 100).to_numpy(dtype=float) + drift
+            quality[span[0]] = np.clip(np.where(np.isnan(start), quality[span[0]], start), 0.55, 0.99)
+        for yi, y in enumerate(span):
+            folder = Path(out) / str(y) / level
+            _write_folder(folder, p, level, y, yi, units, quality[y], seed, previous,
+                          lineage if yi == 0 else None)
+            written.append(folder)
+            if yi < len(span) - 1:
+                previous = published_results_of(folder)
     return written
 
 
