@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import REPO
 
-PURE = ["methodology", "numbers", "text", "checks", "scoring", "ranking", "compute", "report"]
+PURE = ["methodology", "numbers", "text", "checks", "scoring", "ranking", "lineage", "compute", "report",
+        "corrections"]
 HEAVY = {"prefect", "sqlalchemy", "great_expectations", "jinja2", "weasyprint", "alembic"}
 
 
