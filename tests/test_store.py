@@ -18,6 +18,17 @@ def _run(run_id: str, version: int = 1) -> dict:
             "out_dir": "/tmp/x", "synthetic": False, "started_at": now, "finished_at": now}
 
 
+def _store_with(db_url: str, published, *runs: dict):
+    """A migrated database holding the mini publication under each of `runs`, in one transaction."""
+    bundle, computed, index = published
+    engine = store.make_engine(db_url)
+    store.migrate(engine)
+    with engine.begin() as conn:
+        for run in runs:
+            store.write_publication(conn, run, bundle, computed, index)
+    return engine
+
+
 @pytest.fixture
 def published(mini, tmp_path):
     bundle = read_folder(mini, tmp_path / "run")
@@ -40,11 +51,7 @@ def test_migrations_up_down_up(db_url):
 
 
 def test_publication_rows_round_trip(db_url, published):
-    bundle, computed, index = published
-    engine = store.make_engine(db_url)
-    store.migrate(engine)
-    with engine.begin() as conn:
-        store.write_publication(conn, _run("r1"), bundle, computed, index)
+    engine = _store_with(db_url, published, _run("r1"))
     with engine.connect() as conn:
         res = {r.unit_code: r for r in conn.execute(sa.select(store.results).order_by(store.results.c.unit_code))}
         assert res["U03"].total_points == 9.2625 and res["U03"].index_pct_published == 92.63
@@ -65,13 +72,8 @@ def test_publication_rows_round_trip(db_url, published):
 
 
 def test_second_run_replaces_the_first_and_versions_stay_unique(db_url, published):
-    bundle, computed, index = published
-    engine = store.make_engine(db_url)
-    store.migrate(engine)
-    with engine.begin() as conn:
-        store.write_publication(conn, _run("r1"), bundle, computed, index)
-    with engine.begin() as conn:
-        store.write_publication(conn, _run("r2"), bundle, computed, index)
+    engine = _store_with(db_url, published, _run("r1"))
+    _store_with(db_url, published, _run("r2")).dispose()  # a second `run` of the same version
     with engine.connect() as conn:
         status = dict(conn.execute(sa.select(store.runs.c.run_id, store.runs.c.status)).all())
         assert status == {"r1": "replaced", "r2": "published"}
@@ -102,11 +104,7 @@ def test_redact_removes_the_password():
     "DELETE FROM runs",
 ])
 def test_published_rows_are_immutable_in_the_database(db_url, published, statement):
-    bundle, computed, index = published
-    engine = store.make_engine(db_url)
-    store.migrate(engine)
-    with engine.begin() as conn:
-        store.write_publication(conn, _run("r1"), bundle, computed, index)
+    engine = _store_with(db_url, published, _run("r1"))
     with pytest.raises(sa.exc.DBAPIError, match="immutable"):
         with engine.begin() as conn:
             conn.execute(sa.text(statement))
@@ -117,12 +115,7 @@ def test_published_rows_are_immutable_in_the_database(db_url, published, stateme
 
 
 def test_supersession_is_recorded_once(db_url, published):
-    bundle, computed, index = published
-    engine = store.make_engine(db_url)
-    store.migrate(engine)
-    with engine.begin() as conn:
-        store.write_publication(conn, _run("r1"), bundle, computed, index)
-        store.write_publication(conn, {**_run("r2", version=2), "parent_run_id": "r1"}, bundle, computed, index)
+    engine = _store_with(db_url, published, _run("r1"), {**_run("r2", version=2), "parent_run_id": "r1"})
     with engine.connect() as conn:
         assert conn.execute(sa.select(store.runs.c.superseded_by).where(store.runs.c.run_id == "r1")).scalar() == "r2"
     with pytest.raises(sa.exc.DBAPIError, match="immutable"):
