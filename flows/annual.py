@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import compute, ingest, publishing, render, report, store
 from tasks.checks import PROBLEM_COLUMNS
 from tasks.methodology import MethodologyError
-from tasks.ranking import published_criteria, published_results
+from tasks.ranking import published_criteria, published_proforma, published_results
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -53,6 +53,10 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
     sheets = {"results": computed.results, "criteria": computed.criteria_published, "dossiers": rates}
+    proforma = published_proforma(m, computed.ranked)
+    if proforma is not None:  # units formed by the 2025 reorganisation, compared pro forma
+        render.write_csv(proforma, staging / "proforma.csv")
+        sheets["proforma"] = proforma
     if changes is not None:
         sheets["changes"] = changes
     render.write_xlsx(staging / "results.xlsx", sheets, m.decimals)

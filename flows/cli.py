@@ -52,8 +52,12 @@ def _run_guarded(fn, out: Path) -> int:
 def cmd_sample(args) -> int:
     from tasks.sample import write_sample
 
-    folders = write_sample(Path(args.out), province=args.province, year=args.year, years=args.years,
-                           seed=args.seed, scale=args.scale)
+    try:
+        folders = write_sample(Path(args.out), province=args.province, year=args.year, years=args.years,
+                               seed=args.seed, scale=args.scale)
+    except (ValueError, NotImplementedError) as exc:  # an unknown province, a year it did not exist …
+        sys.stderr.write(f"parindex sample: {exc}\n")
+        return EXIT_FAILED
     for f in folders:
         print(f)
     return EXIT_OK

@@ -22,7 +22,7 @@ from tasks.methodology import file_sha256
 REPO = Path(__file__).resolve().parent.parent
 #: what a publication consists of; anything else in DIR (the SQLite database, the user's files) is left alone
 PUBLISHED = ("results.csv", "criteria.csv", "results.xlsx", "results.json", "report.vi.html", "report.en.html",
-             "report.vi.pdf", "report.en.pdf", "manifest.json", "inputs", "changes.csv", "units")
+             "report.vi.pdf", "report.en.pdf", "manifest.json", "inputs", "changes.csv", "proforma.csv", "units")
 
 
 def code_version() -> str:

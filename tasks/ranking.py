@@ -61,3 +61,19 @@ def published_criteria(m: Methodology, criteria: pd.DataFrame) -> pd.DataFrame:
     out = criteria[["unit_code", "field_code", "criterion_code", "source", "max_points", "points"]].copy()
     out["points"] = out["points"].map(lambda v: publish(v, m.decimals))
     return out
+
+
+def published_proforma(m: Methodology, ranked: pd.DataFrame) -> pd.DataFrame | None:
+    """proforma.csv: for every unit formed from earlier ones, this year's index and field indices beside the
+    pro forma ones of its predecessors (None when the run has no lineage)."""
+    merged = ranked[ranked["predecessors"] != ""]
+    if merged.empty:
+        return None
+    cols = ["unit_code", "unit_name", "index_pct", "prev_index_proforma", "prev_rank_range", "predecessors"]
+    for f in m.fields:
+        cols += [f"{f.code}_pct", f"prev_{f.code}_pct_proforma"]
+    out = merged[cols].copy()
+    for c in out.columns:
+        if c == "index_pct" or c.endswith("_pct") or c.endswith("_proforma"):
+            out[c] = out[c].map(lambda v: publish(v, m.decimals))
+    return out

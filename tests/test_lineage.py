@@ -120,3 +120,13 @@ def test_hai_phong_2025_compares_every_unit_honestly(hai_phong, tmp_path, level)
     assert (~has).sum() <= 1 and r["group"].nunique() == 1
     published = c.results
     assert list(published.columns[-2:]) == ["prev_index_proforma", "predecessors"]
+    from tasks.ranking import published_proforma
+
+    pro = published_proforma(_methodology(hai_phong / level), r)
+    assert len(pro) == has.sum() and pro["prev_F1_pct_proforma"].between(0, 100).all()
+
+
+def _methodology(folder):
+    from tasks.methodology import load_methodology
+
+    return load_methodology(folder / "methodology.yaml")
