@@ -128,6 +128,16 @@ corrections = sa.Table(
 )
 
 
+unit_lineage = sa.Table(
+    "unit_lineage", metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("unit_code", sa.String(50), primary_key=True),
+    sa.Column("predecessor_code", sa.String(50), primary_key=True),
+    sa.Column("predecessor_name", sa.Text),
+    sa.Column("weight", sa.Float),
+)
+
+
 def default_url(out_dir: Path) -> str:
     return f"sqlite:///{(Path(out_dir).resolve() / 'parindex.sqlite').as_posix()}"
 
@@ -270,6 +280,11 @@ def write_publication(conn: Connection, run: dict, inputs, computed, published_i
         "rank_of": "rank_of", "band": "band", "prev_rank": "prev_rank", "rank_change": "rank_change",
         "appraisal_points": "appraisal_points", "survey_points": "survey_points",
         "dossier_points": "dossier_points", "deduction_points": "deduction_points"}, run_id=rid))
+    lineage = computed.checked.lineage
+    if lineage is not None and len(lineage):
+        conn.execute(unit_lineage.insert(), _records(lineage, {
+            "unit_code": "unit_code", "predecessor_code": "predecessor_code",
+            "predecessor_name": "predecessor_name", "weight": "weight"}, run_id=rid))
     rows = []
     for f in m.fields:
         rows += _records(ranked, {"unit_code": "unit_code", "points": f"{f.code}_points", "pct": f"{f.code}_pct"},

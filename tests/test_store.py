@@ -42,7 +42,7 @@ def test_migrations_up_down_up(db_url):
     store.migrate(engine)
     names = set(sa.inspect(engine).get_table_names())
     assert {"runs", "input_files", "units", "criterion_points", "results", "field_results", "methodologies",
-            "corrections", "alembic_version"} <= names
+            "corrections", "unit_lineage", "alembic_version"} <= names
     store.downgrade(engine, "base")
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
     store.migrate(engine)
@@ -135,5 +135,23 @@ def test_alembic_command_line_upgrades_a_named_database(tmp_path):
                     "upgrade", "head"], check=True, capture_output=True, cwd=tmp_path)
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
     engine.dispose()
+
+
+def test_lineage_rows_are_stored_with_the_run(db_url, mini, tmp_path):
+    (mini / "lineage.csv").write_text("unit_code,predecessor_code,predecessor_name,weight\n"
+                                      "U01,U01,Huyện Một,2\nU01,U02,Huyện Hai,1\n", encoding="utf-8")
+    bundle = read_folder(mini, tmp_path / "a")
+    computed = compute_folder(mini, tmp_path / "b")
+    index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
+    engine = _store_with(db_url, (bundle, computed, index), _run("r1"))
+    with engine.connect() as conn:
+        rows = sorted(tuple(r) for r in conn.execute(sa.select(
+            store.unit_lineage.c.unit_code, store.unit_lineage.c.predecessor_code, store.unit_lineage.c.weight)))
+        assert rows == [("U01", "U01", 2.0), ("U01", "U02", 1.0)]
+        # pro forma: (2 x 70 + 1 x 90) / 3 from previous_results; no rank change for a merged unit
+        res = conn.execute(sa.select(store.results).where(store.results.c.unit_code == "U01")).one()
+        assert res.prev_rank is None and res.rank_change is None
+    engine.dispose()
+    assert computed.ranked.set_index("unit_code").loc["U01", "prev_index_proforma"] == pytest.approx(230 / 3)
