@@ -39,7 +39,8 @@ def demo_flow(out: str) -> list[dict]:
 def demo(out: Path) -> int:
     # a fresh demo each time: version 1 of a run replaces the previous demo's rows in its own database
     published = demo_flow(str(out))
-    print("\nparindex demo — synthetic data for Tỉnh Hải Dương (real units, invented figures)")
+    print("\nparindex demo — synthetic data (real units, invented figures): Tỉnh Hải Dương 2024, "
+          "and the merged Thành phố Hải Phòng 2025")
     for s in published:
         print(f"  {s['methodology_id']:<22} v{s['version']} {s['units']:>4} units  {s['out']}")
     v2, hp = published[-2], published[-1]
