@@ -16,6 +16,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from expectations.suites import check_with_gx
 from tasks import compute, ingest, publishing, render, report, store
 from tasks.checks import PROBLEM_COLUMNS
 from tasks.methodology import MethodologyError
@@ -28,7 +29,8 @@ locate_inputs = task(ingest.locate_inputs, name="locate inputs", cache_policy=NO
 archive_inputs = task(ingest.archive_inputs, name="archive inputs", cache_policy=NO_CACHE, retries=2,
                       retry_delay_seconds=2)
 read_inputs = task(ingest.read_inputs, name="read inputs", cache_policy=NO_CACHE)
-validate = task(compute.validate, name="validate", cache_policy=NO_CACHE)
+# the GX suites (expectations/) and the typing and cross-table checks of tasks/checks.py, merged
+validate = task(check_with_gx, name="validate", cache_policy=NO_CACHE)
 score = task(compute.score, name="score", cache_policy=NO_CACHE)
 rank = task(compute.rank, name="rank", cache_policy=NO_CACHE)
 

@@ -15,7 +15,8 @@ import pandas as pd
 
 from tasks.methodology import METRICS, Methodology
 
-PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity"]
+#: validation/errors.csv; `problem` is English, `problem_vi` Vietnamese; `check` names the rule that fired
+PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity", "problem_vi", "check"]
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 
@@ -49,7 +50,8 @@ class _Collector:
     def add(self, file, row, unit_code, column, value, problem, severity="error"):
         self.items.append({"file": file, "row": None if row in (None, 0) else int(row),
                            "unit_code": unit_code or "", "column": column, "value": "" if value is None
-                           else str(value), "problem": problem, "severity": severity})
+                           else str(value), "problem": problem, "severity": severity, "problem_vi": "",
+                           "check": "pandas"})
 
     def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
                  unit_col: str = "unit_code"):

@@ -1,0 +1,234 @@
+"""Great Expectations 1.x suites for the input tables, built from the methodology (one source for every code
+and maximum), run in an ephemeral context; each failing row becomes a problem row of validation/errors.csv
+with a Vietnamese and an English sentence.
+
+Row-level rules live here; tasks/checks.py types the tables and keeps the rules GX cannot say well (months
+missing per unit, duplicates across columns, zero denominators). `validate_with_gx` returns problems in
+the same shape as tasks.checks, so the flow merges both by location (file, row, column).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+NUMBER = r"^-?\d+(\.\d+)?$"
+WHOLE = r"^\d+$"
+PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation and what its failure means to the unit that must fix it."""
+
+    table: str
+    column: str  # the column the user must look at
+    expectation: object  # a gx.expectations.* instance
+    en: str
+    vi: str
+    severity: str = "error"
+
+
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GX's "Calculating Metrics" bars would flood the run's log
+    import great_expectations as gx
+
+    return gx
+
+
+def build_rules(m, scored_units: set[str]) -> list[Rule]:
+    """Every row-level rule of the input tables, with the methodology's codes and maxima as parameters."""
+    E = _gx().expectations
+    leaves = m.leaves()
+    appraisal = sorted(lf.code for lf in leaves if lf.source == "appraisal")
+    questions = sorted({q for lf in leaves if lf.source == "survey" for q in lf.criterion.questions})
+    answers = sorted({str(a) for lf in leaves if lf.source == "survey" for a in lf.criterion.answer_points} | {""})
+    codes = sorted({lf.code for lf in leaves} | {f.code for f in m.fields} | {""})
+    units = sorted(scored_units)
+    r = []
+    for col in ("unit_code", "unit_name", "level", "group"):
+        r.append(Rule("units", col, E.ExpectColumnValuesToNotMatchRegex(column=col, regex=r"^$"),
+                      "is empty; every unit needs a code, a name, a level and a group",
+                      "bị trống; mỗi đơn vị phải có mã, tên, cấp và nhóm xếp hạng"))
+    r.append(Rule("units", "unit_code", E.ExpectColumnValuesToBeUnique(column="unit_code"),
+                  "appears twice: a unit has one row (and so one group)",
+                  "bị lặp: mỗi đơn vị chỉ có một dòng (và một nhóm xếp hạng)"))
+    for table in ("self_assessment", "survey_responses", "dossier_stats", "deductions"):
+        r.append(Rule(table, "unit_code", E.ExpectColumnValuesToBeInSet(column="unit_code", value_set=units),
+                      f"is not a unit of level {m.level!r} in units.csv (the registry of this run)",
+                      f"không phải mã đơn vị cấp {m.level!r} trong units.csv (danh mục đơn vị của lần tính này)"))
+    r += [
+        Rule("self_assessment", "criterion_code",
+             E.ExpectColumnValuesToBeInSet(column="criterion_code", value_set=appraisal),
+             f"is not an appraisal criterion of {m.id}", f"không phải tiêu chí thẩm định của bộ tiêu chí {m.id}"),
+        Rule("self_assessment", "appraised_points",
+             E.ExpectColumnValuesToMatchRegex(column="appraised_points", regex=NUMBER),
+             "is not a number (use '.' as the decimal separator); the council's points are required",
+             "không phải là số (dùng dấu '.' để ngăn cách phần thập phân); bắt buộc có điểm thẩm định"),
+        Rule("self_assessment", "self_points",
+             E.ExpectColumnValuesToMatchRegex(column="self_points", regex=NUMBER + "|^$"),
+             "is not a number (use '.' as the decimal separator)",
+             "không phải là số (dùng dấu '.' để ngăn cách phần thập phân)"),
+        Rule("self_assessment", "appraised_points",
+             E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="_max", column_B="_appraised", or_equal=True,
+                                                        ignore_row_if="either_value_is_missing"),
+             "is above the criterion's maximum", "vượt điểm tối đa của tiêu chí"),
+        Rule("self_assessment", "self_points",
+             E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="_max", column_B="_self", or_equal=True,
+                                                        ignore_row_if="either_value_is_missing"),
+             "is above the criterion's maximum", "vượt điểm tối đa của tiêu chí"),
+        Rule("survey_responses", "answer", E.ExpectColumnValuesToBeInSet(column="answer", value_set=answers),
+             f"is not on the answer scale ({', '.join(a for a in answers if a)}, or empty for no answer)",
+             f"không thuộc thang trả lời ({', '.join(a for a in answers if a)}, hoặc để trống nếu không trả lời)"),
+        Rule("survey_responses", "question_code",
+             E.ExpectColumnValuesToBeInSet(column="question_code", value_set=questions),
+             f"is not asked by any survey criterion of {m.id}; the answer is ignored",
+             f"không thuộc câu hỏi nào của bộ tiêu chí {m.id}; câu trả lời không được tính", "warning"),
+        Rule("survey_responses", "respondent_id",
+             E.ExpectColumnValuesToNotMatchRegex(column="respondent_id", regex=r"^$"),
+             "is empty", "bị trống"),
+        Rule("dossier_stats", "period", E.ExpectColumnValuesToMatchRegex(column="period", regex=PERIOD),
+             "must be a month written YYYY-MM, e.g. 2024-03", "phải là tháng dạng YYYY-MM, ví dụ 2024-03"),
+        Rule("deductions", "points", E.ExpectColumnValuesToMatchRegex(column="points", regex=r"^\d+(\.\d+)?$"),
+             "must be a number of points of at least 0", "phải là số điểm không âm"),
+        Rule("deductions", "criterion_code", E.ExpectColumnValuesToBeInSet(column="criterion_code", value_set=codes),
+             "is not a criterion or field code of the methodology", "không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí"),
+    ]
+    for col in ("received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"):
+        r.append(Rule("dossier_stats", col, E.ExpectColumnValuesToMatchRegex(column=col, regex=WHOLE),
+                      "must be a whole number of dossiers, at least 0", "phải là số hồ sơ nguyên, không âm"))
+    for a, b, en, vi in (("received", "received_online", "more dossiers received online than received",
+                          "số hồ sơ trực tuyến lớn hơn tổng số hồ sơ tiếp nhận"),
+                         ("received", "digitized", "more dossiers digitised than received",
+                          "số hồ sơ số hóa lớn hơn tổng số hồ sơ tiếp nhận"),
+                         ("resolved", "resolved_on_time", "more dossiers resolved on time than resolved",
+                          "số hồ sơ đúng hạn lớn hơn số hồ sơ đã giải quyết")):
+        r.append(Rule("dossier_stats", b, E.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=f"_{a}", column_B=f"_{b}", or_equal=True, ignore_row_if="either_value_is_missing"), en, vi))
+    # cross-table, on derived frames: every unit has every appraisal criterion; enough respondents
+    r.append(Rule("coverage", "criterion_code", E.ExpectColumnValuesToBeInSet(column="present", value_set=[True]),
+                  "has no row: the unit has no appraised points for this criterion",
+                  "không có dòng nào: đơn vị chưa có điểm thẩm định của tiêu chí này"))
+    r.append(Rule("respondents", "question_code", E.ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A="respondents", column_B="needed", or_equal=True),
+        "too few respondents answered the criterion's questions", "không đủ số người trả lời các câu hỏi của tiêu chí"))
+    return r
+
+
+def _derived(m, tables: dict[str, pd.DataFrame], scored_units: list[str]) -> dict[str, pd.DataFrame]:
+    """The frames the suites read: input tables with numeric helper columns, plus the cross-table frames."""
+    leaves = {lf.code: lf for lf in m.leaves()}
+    out = {}
+    if "units" in tables:
+        out["units"] = tables["units"]
+    if "self_assessment" in tables:
+        sa = tables["self_assessment"]
+        out["self_assessment"] = sa.assign(
+            _max=sa["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else None).astype(float),
+            _appraised=pd.to_numeric(sa["appraised_points"], errors="coerce"),
+            _self=pd.to_numeric(sa["self_points"], errors="coerce"))
+        have = set(zip(sa["unit_code"], sa["criterion_code"], strict=True))
+        wanted = [c for c, lf in leaves.items() if lf.source == "appraisal"]
+        cov = pd.DataFrame([{"unit_code": u, "criterion_code": c, "present": (u, c) in have, "_row": 0}
+                            for u in scored_units for c in wanted])
+        out["coverage"] = cov if len(cov) else pd.DataFrame(columns=["unit_code", "criterion_code", "present", "_row"])
+    if "survey_responses" in tables:
+        sv = tables["survey_responses"]
+        out["survey_responses"] = sv
+        answered = sv[sv["answer"] != ""]
+        rows = []
+        for lf in leaves.values():
+            if lf.source != "survey":
+                continue
+            c = lf.criterion
+            n = answered[answered["question_code"].isin(c.questions)].groupby("unit_code")["respondent_id"].nunique()
+            for u in scored_units:
+                rows.append({"unit_code": u, "question_code": ",".join(c.questions), "criterion_code": c.code,
+                             "respondents": int(n.get(u, 0)), "needed": int(c.min_respondents), "_row": 0})
+        out["respondents"] = pd.DataFrame(rows, columns=["unit_code", "question_code", "criterion_code",
+                                                         "respondents", "needed", "_row"])
+    if "dossier_stats" in tables:
+        st = tables["dossier_stats"]
+        nums = {f"_{c}": pd.to_numeric(st[c], errors="coerce") for c in
+                ("received", "received_online", "resolved", "resolved_on_time", "digitized")}
+        out["dossier_stats"] = st.assign(**nums)
+    if "deductions" in tables:
+        out["deductions"] = tables["deductions"]
+    return out
+
+
+def validate_with_gx(m, tables: dict[str, tuple[str, pd.DataFrame]], scored_units: list[str]) -> list[dict]:
+    """Run every suite on its table (name -> (file name, text frame with `_row`)); return problem rows."""
+    gx = _gx()
+    files = {name: file for name, (file, _) in tables.items()}
+    files.update({"coverage": files.get("self_assessment", "self_assessment.csv"),
+                  "respondents": files.get("survey_responses", "survey_responses.csv")})
+    frames = _derived(m, {name: df for name, (_, df) in tables.items()}, scored_units)
+    rules = build_rules(m, set(scored_units))
+    ctx = gx.get_context(mode="ephemeral")
+    source = ctx.data_sources.add_pandas("parindex")
+    problems: list[dict] = []
+    for name, frame in frames.items():
+        mine = [r for r in rules if r.table == name and _columns_present(r, frame)]
+        if not mine or frame.empty:
+            continue
+        suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=[r.expectation for r in mine]))
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all").get_batch(
+            batch_parameters={"dataframe": frame.reset_index(drop=True)})
+        index_cols = ["_row", "unit_code"] + [c for c in ("criterion_code", "question_code") if c in frame]
+        result = batch.validate(suite, result_format={"result_format": "COMPLETE",
+                                                      "unexpected_index_column_names": index_cols,
+                                                      "return_unexpected_index_query": False})
+        for rule, res in zip(mine, result.results, strict=True):
+            if res.success:
+                continue
+            for hit in res.result.get("unexpected_index_list") or []:
+                row = int(hit.get("_row") or 0)
+                value = (hit.get(rule.column) if rule.column in hit else
+                         frame.loc[frame["_row"] == row, rule.column].iloc[0] if row and rule.column in frame else "")
+                if name == "coverage":
+                    value = hit.get("criterion_code", "")
+                elif name == "respondents":
+                    value = hit.get("question_code", value)
+                problems.append({"file": files[name], "row": row or None, "unit_code": hit.get("unit_code", ""),
+                                 "column": rule.column, "value": "" if value is None else str(value),
+                                 "problem": rule.en, "problem_vi": rule.vi, "severity": rule.severity,
+                                 "check": f"gx:{name}:{res.expectation_config.type}"})
+    return problems
+
+
+def _columns_present(rule: Rule, frame: pd.DataFrame) -> bool:
+    kw = rule.expectation.model_dump() if hasattr(rule.expectation, "model_dump") else {}
+    needed = [kw.get(k) for k in ("column", "column_A", "column_B") if kw.get(k)]
+    return all(c in frame.columns for c in needed)
+
+
+GX_TABLES = ("units", "self_assessment", "survey_responses", "dossier_stats", "deductions")
+
+
+def merge_problems(first: list[dict], second: list[dict]) -> list[dict]:
+    """One problem per place: rows of `first` (GX, bilingual) win over rows of `second` at the same file, row,
+    unit and column; the order is the order a person fixes them in (file, then row)."""
+    seen = {(p["file"], p["row"], p["unit_code"], p["column"]) for p in first}
+    merged = first + [p for p in second if (p["file"], p["row"], p["unit_code"], p["column"]) not in seen]
+    return sorted(merged, key=lambda p: (p["file"], p["row"] or 0, p["unit_code"], p["column"]))
+
+
+def check_with_gx(bundle):
+    """tasks.checks (typing, cross-table rules) and the GX suites together; raises ValidationFailed on errors."""
+    from tasks.checks import check_inputs
+    from tasks.compute import ValidationFailed
+
+    checked = check_inputs(bundle)
+    m = bundle.methodology
+    scored = checked.units.loc[checked.units["level"] == m.level, "unit_code"].tolist()
+    tables = {name: (t.file, t.frame) for name, t in bundle.tables.items() if name in GX_TABLES}
+    if "dossier_stats" in tables and bundle.dossier_source == "dossiers":
+        del tables["dossier_stats"]  # aggregated by DuckDB: its rows are not rows of the user's file
+    checked.problems = merge_problems(validate_with_gx(m, tables, scored), checked.problems)
+    if checked.errors:
+        raise ValidationFailed(checked)
+    return checked
