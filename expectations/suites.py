@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-NUMBER = r"^-?\d+(\.\d+)?$"
+NUMBER = r"^-?\d+(?:\.\d+)?$"
 WHOLE = r"^\d+$"
-PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+PERIOD = r"^\d{4}-(?:0[1-9]|1[0-2])$"
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def build_rules(m, scored_units: set[str]) -> list[Rule]:
              "is not a number (use '.' as the decimal separator); the council's points are required",
              "không phải là số (dùng dấu '.' để ngăn cách phần thập phân); bắt buộc có điểm thẩm định"),
         Rule("self_assessment", "self_points",
-             E.ExpectColumnValuesToMatchRegex(column="self_points", regex=NUMBER + "|^$"),
+             E.ExpectColumnValuesToMatchRegex(column="self_points", regex="(?:" + NUMBER + ")|^$"),
              "is not a number (use '.' as the decimal separator)",
              "không phải là số (dùng dấu '.' để ngăn cách phần thập phân)"),
         Rule("self_assessment", "appraised_points",
@@ -92,7 +92,7 @@ def build_rules(m, scored_units: set[str]) -> list[Rule]:
              "is empty", "bị trống"),
         Rule("dossier_stats", "period", E.ExpectColumnValuesToMatchRegex(column="period", regex=PERIOD),
              "must be a month written YYYY-MM, e.g. 2024-03", "phải là tháng dạng YYYY-MM, ví dụ 2024-03"),
-        Rule("deductions", "points", E.ExpectColumnValuesToMatchRegex(column="points", regex=r"^\d+(\.\d+)?$"),
+        Rule("deductions", "points", E.ExpectColumnValuesToMatchRegex(column="points", regex=r"^\d+(?:\.\d+)?$"),
              "must be a number of points of at least 0", "phải là số điểm không âm"),
         Rule("deductions", "criterion_code", E.ExpectColumnValuesToBeInSet(column="criterion_code", value_set=codes),
              "is not a criterion or field code of the methodology", "không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí"),
