@@ -33,8 +33,13 @@ class Rule:
 
 def _gx():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # GX's "Calculating Metrics" bars would flood the run's log
+    import logging
+
     import great_expectations as gx
+
+    for name in ["great_expectations", *[n for n in logging.root.manager.loggerDict
+                                          if n.startswith("great_expectations.")]]:
+        logging.getLogger(name).setLevel(logging.WARNING)  # GX sets INFO on its own loggers
 
     return gx
 
@@ -169,6 +174,9 @@ def validate_with_gx(m, tables: dict[str, tuple[str, pd.DataFrame]], scored_unit
     frames = _derived(m, {name: df for name, (_, df) in tables.items()}, scored_units)
     rules = build_rules(m, set(scored_units))
     ctx = gx.get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # no "Calculating Metrics" bars in logs
     source = ctx.data_sources.add_pandas("parindex")
     problems: list[dict] = []
     for name, frame in frames.items():
@@ -217,8 +225,9 @@ def merge_problems(first: list[dict], second: list[dict]) -> list[dict]:
     return sorted(merged, key=lambda p: (p["file"], p["row"] or 0, p["unit_code"], p["column"]))
 
 
-def check_with_gx(bundle):
-    """tasks.checks (typing, cross-table rules) and the GX suites together; raises ValidationFailed on errors."""
+def check_with_gx(bundle, raise_on_error: bool = True):
+    """tasks.checks (typing, cross-table rules) and the GX suites together; raises ValidationFailed on errors
+    (or, with raise_on_error=False, returns them in `checked.problems` for the caller to act on)."""
     from tasks.checks import check_inputs
     from tasks.compute import ValidationFailed
 
@@ -229,6 +238,6 @@ def check_with_gx(bundle):
     if "dossier_stats" in tables and bundle.dossier_source == "dossiers":
         del tables["dossier_stats"]  # aggregated by DuckDB: its rows are not rows of the user's file
     checked.problems = merge_problems(validate_with_gx(m, tables, scored), checked.problems)
-    if checked.errors:
+    if checked.errors and raise_on_error:
         raise ValidationFailed(checked)
     return checked

@@ -10,15 +10,17 @@ import os
 import shutil
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
 from expectations.suites import check_with_gx
 from tasks import compute, ingest, publishing, render, report, store
-from tasks.checks import PROBLEM_COLUMNS
+from tasks.checks import PROBLEM_COLUMNS, plausibility_warnings
 from tasks.methodology import MethodologyError
 from tasks.ranking import published_criteria, published_proforma, published_results
 
@@ -30,7 +32,14 @@ archive_inputs = task(ingest.archive_inputs, name="archive inputs", cache_policy
                       retry_delay_seconds=2)
 read_inputs = task(ingest.read_inputs, name="read inputs", cache_policy=NO_CACHE)
 # the GX suites (expectations/) and the typing and cross-table checks of tasks/checks.py, merged
-validate = task(check_with_gx, name="validate", cache_policy=NO_CACHE)
+validate = task(partial(check_with_gx, raise_on_error=False), name="validate", cache_policy=NO_CACHE)
+
+
+def _invalid(exc: Exception, n: int, path: Path):
+    """The flow's final state when the inputs are invalid: Failed, with the exception for callers (the CLI
+    exits 2) and without a traceback in the log — the problems are in validation/errors.csv."""
+    get_run_logger().error(f"validation failed: {n} error(s); nothing was published; see {path}")
+    return Failed(message=f"validation failed: {n} error(s); see {path}", data=exc)
 score = task(compute.score, name="score", cache_policy=NO_CACHE)
 rank = task(compute.rank, name="rank", cache_policy=NO_CACHE)
 
@@ -120,16 +129,17 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                 rows = [{**problem, "file": exc.path, "problem": p} for p in exc.problems]
             else:
                 rows = [problem]
-            _fail_validation(out_dir, pd.DataFrame(rows, columns=PROBLEM_COLUMNS))
-            raise compute.InputsUnreadable(rows) from exc
-        try:
-            checked = validate(bundle)
-        except compute.ValidationFailed as exc:
-            path = _fail_validation(out_dir, exc.checked.problems_frame())
-            logger.error(f"validation failed: {len(exc.checked.errors)} error(s), see {path}")
-            raise
+            path = _fail_validation(out_dir, pd.DataFrame(rows, columns=PROBLEM_COLUMNS))
+            shutil.rmtree(staging, ignore_errors=True)
+            return _invalid(compute.InputsUnreadable(rows), len(rows), path)
+        checked = validate(bundle)
+        if checked.errors:
+            path = _fail_validation(out_dir, checked.problems_frame())
+            shutil.rmtree(staging, ignore_errors=True)
+            return _invalid(compute.ValidationFailed(checked), len(checked.errors), path)
         criteria, totals, rates = score(bundle, checked)
         ranked = rank(bundle, checked, totals)
+        checked.problems = checked.problems + plausibility_warnings(ranked)
         m = bundle.methodology
         computed = compute.Computed(checked, criteria, ranked, rates, published_results(m, ranked),
                                     published_criteria(m, criteria))

@@ -14,13 +14,21 @@ import uuid
 from pathlib import Path
 
 import yaml
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.states import Failed
 
 from flows.annual import annual_run
 from tasks import compute, ingest, publishing
 from tasks.checks import PROBLEM_COLUMNS
 from tasks.corrections import applied_corrections, apply_corrections, check_corrections
 from tasks.methodology import load_methodology
+
+
+class _Refused(Exception):
+    """Internal: the corrections were refused; carries the flow's final (Failed) state."""
+
+    def __init__(self, state):
+        self.state = state
 
 
 def _fail(out_dir: Path, rows: list[dict]) -> None:
@@ -32,12 +40,22 @@ def _fail(out_dir: Path, rows: list[dict]) -> None:
         f"  {p.file} row {p.row} unit {p.unit_code} [{p.column}={p.value}]: {p.problem}"
         for p in errors.head(25).itertuples(index=False)]
     out_dir.mkdir(parents=True, exist_ok=True)
-    publishing.write_validation(out_dir, frame, "\n".join(lines) + "\n")
-    raise compute.InputsUnreadable(rows)
+    path = publishing.write_validation(out_dir, frame, "\n".join(lines) + "\n")
+    get_run_logger().error(f"the corrections were refused: {len(errors)} error(s); see {path}")
+    raise _Refused(Failed(message=f"corrections refused: {len(errors)} error(s); see {path}",
+                          data=compute.InputsUnreadable(rows)))
 
 
 @flow(name="parindex-rerun")
-def rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None) -> dict:
+def rerun(*args, **kwargs):
+    """Publish version n+1 of a published run with corrections applied (see _rerun)."""
+    try:
+        return _rerun(*args, **kwargs)
+    except _Refused as refused:  # invalid corrections: Failed state, no traceback in the log
+        return refused.state
+
+
+def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None) -> dict:
     """Publish version n+1 of the run in `from_dir` with `corrections` applied, into `out`.
 
     `author` is recorded with each correction that does not name its own (column `author`).

@@ -127,6 +127,13 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
         for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
             col.add(file, d["_row"], d["unit_code"], name, d[name],
                     f"is above the maximum {mx:g} of criterion {d['criterion_code']}")
+    # a warning, not an error: the council cut a unit's own score by more than half the maximum (and 1 point)
+    gap = self_pts - appraised
+    far = (gap >= 1.0) & (gap > 0.5 * maxima)
+    for d, g in zip(t[far].to_dict("records"), gap[far], strict=True):
+        col.add(file, d["_row"], d["unit_code"], "self_points", d["self_points"],
+                f"self-assessed {d['self_points']} but appraised {d['appraised_points']} ({g:g} points apart): "
+                "check that the evidence and the appraisal minutes agree", severity="warning")
     valid = ok & crit_ok & appraised.notna() & ~(appraised > maxima + 1e-9)
     valid &= _duplicates(t, ["unit_code", "criterion_code"], file, col, "appraisal")
     out = t[valid].assign(appraised_points=appraised[valid], self_points=self_pts[valid])
@@ -313,3 +320,23 @@ def check_inputs(inputs) -> Checked:
                               "rows_accepted": len(table.frame) - len(rejected_rows)}
     return Checked(units=units, appraisal=appraisal, answers=answers, stats=stats, deductions=deductions,
                    previous=previous, lineage=lineage, problems=col.items, counts=counts)
+
+
+#: an index this many points below last year's is flagged for the council before publication
+INDEX_DROP_WARNING = 10.0
+
+
+def plausibility_warnings(ranked: pd.DataFrame, previous_file: str = "previous_results.csv") -> list[dict]:
+    """Warnings on the computed results (they never block): a unit's index fell sharply from last year."""
+    col = _Collector()
+    if "prev_index_pct" not in ranked:
+        return []
+    fell = ranked[(ranked["prev_index_pct"] - ranked["index_pct"]) >= INDEX_DROP_WARNING]
+    for r in fell.itertuples(index=False):
+        col.add(previous_file, None, r.unit_code, "index_pct", f"{r.index_pct:.2f}",
+                f"the index fell {r.prev_index_pct - r.index_pct:.2f} points from last year "
+                f"({r.prev_index_pct:.2f} -> {r.index_pct:.2f}): check the inputs before publishing",
+                severity="warning")
+    for p in col.items:
+        p["problem_vi"] = ("chỉ số giảm mạnh so với năm trước: đề nghị kiểm tra lại số liệu trước khi công bố")
+    return col.items

@@ -139,13 +139,19 @@ def _undo(out: Path, backup: Path, staging: Path, moved_old: list[str], moved_ne
 
 
 def write_validation(out: Path, problems, summary: str) -> Path:
-    """Replace `out/validation/` with the problems of the latest attempt (errors.csv and summary.txt)."""
+    """Replace `out/validation/` with the problems of the latest attempt: errors.csv, summary.txt and
+    report.html (the page a council reads)."""
     final = out / "validation"
     tmp = out / ".validation-tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     problems.to_csv(tmp / "errors.csv", index=False, lineterminator="\n")
     (tmp / "summary.txt").write_text(summary, encoding="utf-8")
+    from tasks.render import render_html
+    from tasks.report import build_validation_context
+
+    page = render_html(build_validation_context(problems), template="validation.html.jinja")
+    (tmp / "report.html").write_text(page, encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final / "errors.csv"

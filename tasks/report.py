@@ -31,7 +31,9 @@ LABELS = {
         "same": "giữ nguyên", "new": "chưa có hạng năm trước", "prev_index": "Chỉ số năm trước",
         "deductions": "Điểm trừ", "group": "Nhóm", "provenance": "Nguồn gốc số liệu",
         "inputs": "Tệp đầu vào", "sha256": "SHA-256", "code_version": "Phiên bản phần mềm",
-        "rows": "Số dòng", "of": "/", "weakest": "Tiêu chí mất nhiều điểm nhất",
+        "rows": "Số dòng", "of": "/", "accepted": "Hợp lệ", "rejected": "Bị loại",
+        "warnings": "Phụ lục: cảnh báo khi kiểm tra dữ liệu (không ảnh hưởng kết quả)", "file": "Tệp",
+        "row": "Dòng", "column": "Cột", "value": "Giá trị", "problem": "Nội dung", "weakest": "Tiêu chí mất nhiều điểm nhất",
         "method_note": "Điểm được tính với độ chính xác đầy đủ và làm tròn nửa lên đến {d} chữ số thập phân khi "
                        "công bố; xếp hạng trong từng nhóm theo chỉ số {rank_on}; các đơn vị bằng điểm cùng "
                        "hạng. Tổng điểm công bố có thể chênh 0,01 so với tổng các phần đã làm tròn.",
@@ -68,7 +70,10 @@ LABELS = {
         "up": "up", "down": "down", "places": "places", "same": "unchanged", "new": "no rank last year",
         "prev_index": "Last year's index", "deductions": "Deductions", "group": "Group",
         "provenance": "Provenance", "inputs": "Input files", "sha256": "SHA-256",
-        "code_version": "Code version", "rows": "Rows", "of": "/", "weakest": "Criteria with most points lost",
+        "code_version": "Code version", "rows": "Rows", "of": "/", "accepted": "Accepted",
+        "rejected": "Rejected", "warnings": "Annex: warnings found while checking the data (they do not change "
+                                           "the results)", "file": "File", "row": "Row", "column": "Column",
+        "value": "Value", "problem": "Problem", "weakest": "Criteria with most points lost",
         "method_note": "Points are computed at full precision and rounded half-up to {d} decimals when "
                        "published; ranks within each group use the {rank_on} index; equal scores share a "
                        "rank. A published total may differ by 0.01 from the sum of its rounded parts.",
@@ -260,9 +265,16 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
             "total": f"{fmt(c['old_total'])} → {fmt(c['new_total'])}",
             "rank": f"{c['old_rank']} → {c['new_rank']}", "band": f"{c['old_band']} → {c['new_band']}",
             "reason": " ".join(x for x in (c["reason"], f"({c['reference']})" if c["reference"] else "") if x)})
-    files = [{"role": f.role, "name": f.archived, "sha256": f.sha256,
-              "rows": str(computed.checked.counts.get(f.archived.split("/")[-1], {}).get("rows_read", ""))}
-             for f in run["files"]]
+    files = []
+    for f in run["files"]:
+        c = computed.checked.counts.get(f.archived.split("/")[-1], {})
+        files.append({"role": f.role, "name": f.archived, "sha256": f.sha256,
+                      "rows": str(c.get("rows_read", "")), "accepted": str(c.get("rows_accepted", "")),
+                      "rejected": str(c.get("rows_rejected", ""))})
+    warnings = [{"file": p["file"], "row": "" if p["row"] in (None, "") else str(p["row"]),
+                 "unit": names.get(p["unit_code"], p["unit_code"]), "column": p["column"], "value": p["value"],
+                 "problem": (p.get("problem_vi") or p["problem"]) if lang == "vi" else p["problem"]}
+                for p in computed.checked.problems if p["severity"] == "warning"]
     return {
         "lang": lang, "L": L,
         "title": (f"Chỉ số cải cách hành chính năm {m.year} của {LEVEL_NAMES.get(m.level, {}).get(lang, m.level)}"
@@ -278,7 +290,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "summary": summary, "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
         "lost_rows": lost_rows, "dossier_rows": dossier_rows, "cards": cards, "files": files,
         "errata": errata, "corrects_run": run.get("parent_run_id") or "",
-        "merged": merged, "two_level": two_level, "chart": chart,
+        "merged": merged, "two_level": two_level, "chart": chart, "warnings": warnings,
         "lone": ", ".join(lone) if merged else "",
     }
 
@@ -308,3 +320,16 @@ def proforma_chart(ranked: pd.DataFrame, lang: str, size: int = 360, pad: int = 
     return {"size": size, "pad": pad, "points": points, "ticks": ticks, "title": L["chart_title"],
             "x_label": L["chart_x"], "y_label": L["chart_y"], "x0": pad, "y0": size - pad,
             "x1": size - pad, "y1": pad}
+
+
+def build_validation_context(problems: pd.DataFrame, limit: int = 2000) -> dict:
+    """The validation page: counts per file and severity, and the problems a council reads (both languages)."""
+    errors = int((problems["severity"] == "error").sum())
+    by_file = [{"file": f, "errors": int((g["severity"] == "error").sum()),
+                "warnings": int((g["severity"] == "warning").sum())} for f, g in problems.groupby("file", sort=True)]
+    rows = []
+    for p in problems.head(limit).to_dict("records"):
+        rows.append({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                         str(int(v)) if k == "row" else str(v)) for k, v in p.items()})
+    return {"lang": "vi", "errors": errors, "warnings": len(problems) - errors, "by_file": by_file,
+            "problems": rows, "truncated": max(0, len(problems) - limit)}
