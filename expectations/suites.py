@@ -113,6 +113,25 @@ def build_rules(m, scored_units: set[str]) -> list[Rule]:
                           "số hồ sơ đúng hạn lớn hơn số hồ sơ đã giải quyết")):
         r.append(Rule("dossier_stats", b, E.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A=f"_{a}", column_B=f"_{b}", or_equal=True, ignore_row_if="either_value_is_missing"), en, vi))
+    # corrections after publication (rerun): the same codes and maxima as the inputs they correct
+    r += [
+        Rule("corrections", "unit_code", E.ExpectColumnValuesToBeInSet(column="unit_code", value_set=units),
+             f"is not a unit of level {m.level!r} in the published run",
+             f"không phải đơn vị cấp {m.level!r} trong lần công bố"),
+        Rule("corrections", "column", E.ExpectColumnValuesToBeInSet(
+            column="column", value_set=["appraised_points", "self_points", "points"]),
+            "must be appraised_points or self_points (self-assessment) or points (deductions)",
+            "phải là appraised_points hoặc self_points (tự đánh giá) hoặc points (điểm trừ)"),
+        Rule("corrections", "new_value", E.ExpectColumnValuesToMatchRegex(column="new_value", regex=r"^\d+(?:\.\d+)?$"),
+             "must be a number of points of at least 0 (use '.' as the decimal separator)",
+             "phải là số điểm không âm (dùng dấu '.' để ngăn cách phần thập phân)"),
+        Rule("corrections", "criterion_code", E.ExpectColumnValuesToBeInSet(column="criterion_code", value_set=codes),
+             "is not a criterion or field code of the methodology",
+             "không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí"),
+        Rule("corrections", "new_value", E.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="_max", column_B="_value", or_equal=True, ignore_row_if="either_value_is_missing"),
+            "is above the criterion's maximum", "vượt điểm tối đa của tiêu chí"),
+    ]
     # cross-table, on derived frames: every unit has every appraisal criterion; enough respondents
     r.append(Rule("coverage", "criterion_code", E.ExpectColumnValuesToBeInSet(column="present", value_set=[True]),
                   "has no row: the unit has no appraised points for this criterion",
@@ -162,6 +181,13 @@ def _derived(m, tables: dict[str, pd.DataFrame], scored_units: list[str]) -> dic
         out["dossier_stats"] = st.assign(**nums)
     if "deductions" in tables:
         out["deductions"] = tables["deductions"]
+    if "corrections" in tables:
+        co = tables["corrections"]
+        points = co["column"].isin(["appraised_points", "self_points"])
+        out["corrections"] = co.assign(
+            _max=co["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else None)
+            .astype(float).where(points),
+            _value=pd.to_numeric(co["new_value"], errors="coerce"))
     return out
 
 
@@ -214,7 +240,7 @@ def _columns_present(rule: Rule, frame: pd.DataFrame) -> bool:
     return all(c in frame.columns for c in needed)
 
 
-GX_TABLES = ("units", "self_assessment", "survey_responses", "dossier_stats", "deductions")
+GX_TABLES = ("units", "self_assessment", "survey_responses", "dossier_stats", "deductions")  # + corrections
 
 
 def merge_problems(first: list[dict], second: list[dict]) -> list[dict]:

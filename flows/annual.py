@@ -124,7 +124,8 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         except (ingest.InputError, MethodologyError) as exc:
             problem = {"file": getattr(exc, "file", str(inputs)), "row": getattr(exc, "row", None),
                        "unit_code": "", "column": getattr(exc, "column", ""), "value": "",
-                       "problem": getattr(exc, "problem", str(exc)), "severity": "error"}
+                       "problem": getattr(exc, "problem", str(exc)), "severity": "error",
+                       "problem_vi": getattr(exc, "vi", "")}
             if hasattr(exc, "problems"):  # MethodologyError: one row per broken rule
                 rows = [{**problem, "file": exc.path, "problem": p} for p in exc.problems]
             else:

@@ -73,12 +73,14 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
     corr_path = Path(corrections)
     if not corr_path.is_file():
         _fail(out_dir, [{"file": str(corr_path), "row": None, "unit_code": "", "column": "", "value": "",
-                         "problem": "the corrections file does not exist", "severity": "error"}])
+                         "problem": "the corrections file does not exist", "severity": "error",
+                         "problem_vi": "không tìm thấy tệp đính chính"}])
     try:
         corr_table = ingest.read_table(corr_path, "corrections")
     except ingest.InputError as exc:
         _fail(out_dir, [{"file": exc.file, "row": exc.row, "unit_code": "", "column": exc.column, "value": "",
-                         "problem": exc.problem, "severity": "error"}])
+                         "problem": exc.problem, "severity": "error",
+                         "problem_vi": exc.vi}])
 
     work = out_dir.parent / f".{out_dir.name}.rerun-{uuid.uuid4().hex[:8]}"
     work.mkdir(parents=True)
@@ -100,6 +102,11 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
         m = load_methodology(work / "methodology.yaml")
         units = ingest.read_table(work / names["units"], "units").frame
         typed, problems = check_corrections(corr_table.frame, corr_table.file, m, units)
+        from expectations.suites import merge_problems, validate_with_gx
+
+        scored = units.loc[units["level"] == m.level, "unit_code"].tolist()
+        gx_found = validate_with_gx(m, {"corrections": (corr_table.file, corr_table.frame)}, scored)
+        problems = merge_problems(gx_found, problems)
         if any(p["severity"] == "error" for p in problems):
             _fail(out_dir, problems)
         sa_file = work / names["self_assessment"]

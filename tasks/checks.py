@@ -47,16 +47,18 @@ class _Collector:
     def __init__(self):
         self.items: list[dict] = []
 
-    def add(self, file, row, unit_code, column, value, problem, severity="error"):
+    def add(self, file, row, unit_code, column, value, problem, severity="error", *, vi: str):
+        """One problem: `problem` in English, `vi` the same sentence in Vietnamese (both are required)."""
         self.items.append({"file": file, "row": None if row in (None, 0) else int(row),
                            "unit_code": unit_code or "", "column": column, "value": "" if value is None
-                           else str(value), "problem": problem, "severity": severity, "problem_vi": "",
+                           else str(value), "problem": problem, "severity": severity, "problem_vi": vi,
                            "check": "pandas"})
 
     def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
-                 unit_col: str = "unit_code"):
+                 unit_col: str = "unit_code", *, vi: str):
         for d in rows.to_dict("records"):
-            self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity)
+            self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity,
+                     vi=vi)
 
 
 def _numbers(table: pd.DataFrame, column: str, file: str, col: _Collector, *, required: bool,
@@ -67,16 +69,18 @@ def _numbers(table: pd.DataFrame, column: str, file: str, col: _Collector, *, re
     bad = (text != "") & values.isna()
     for d in table[bad].to_dict("records"):
         hint = " (use '.' as the decimal separator)" if _DECIMAL_COMMA.match(d[column]) else ""
-        col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}")
+        hint_vi = " (dùng dấu '.' để ngăn cách phần thập phân)" if hint else ""
+        col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}",
+                vi=f"không phải là số{hint_vi}")
     if required:
-        col.add_rows(file, table[text == ""], column, "is empty; a value is required")
+        col.add_rows(file, table[text == ""], column, "is empty; a value is required", vi="bị trống; bắt buộc có giá trị")
     if integer:
         frac = values.notna() & (values % 1 != 0)
-        col.add_rows(file, table[frac], column, "must be a whole number")
+        col.add_rows(file, table[frac], column, "must be a whole number", vi="phải là số nguyên")
         values = values.where(~frac)
     if minimum is not None:
         neg = values < minimum
-        col.add_rows(file, table[neg], column, f"must not be below {minimum:g}")
+        col.add_rows(file, table[neg], column, f"must not be below {minimum:g}", vi=f"không được nhỏ hơn {minimum:g}")
         values = values.where(~neg)
     return values
 
@@ -89,19 +93,22 @@ def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: _Collector
             key = tuple(d[k] for k in keys)
             col.add(file, d["_row"], d.get("unit_code", ""), keys[-1], d[keys[-1]],
                     f"duplicate {what}: the same {' + '.join(keys)} is already on row "
-                    f"{first.loc[key if len(keys) > 1 else key[0]]}")
+                    f"{first.loc[key if len(keys) > 1 else key[0]]}",
+                    vi=f"bị lặp: cùng {' + '.join(keys)} đã có ở dòng {first.loc[key if len(keys) > 1 else key[0]]}")
     return ~dup
 
 
 def check_units(t: pd.DataFrame, file: str, m: Methodology, col: _Collector) -> pd.DataFrame:
     for c in ("unit_code", "unit_name", "level", "group"):
-        col.add_rows(file, t[t[c] == ""], c, "is empty; every unit needs a code, a name, a level and a group")
+        col.add_rows(file, t[t[c] == ""], c, "is empty; every unit needs a code, a name, a level and a group",
+                     vi="bị trống; mỗi đơn vị phải có mã, tên, cấp và nhóm xếp hạng")
     ok = _duplicates(t, ["unit_code"], file, col, "unit (a unit can belong to only one group)")
     units = t[ok & (t["unit_code"] != "")].copy()
     if not (units["level"] == m.level).any():
         col.add(file, None, "", "level", m.level,
                 f"no unit has level {m.level!r}, the level methodology {m.id} scores "
-                f"(levels found: {', '.join(sorted(set(units['level']))) or 'none'})")
+                f"(levels found: {', '.join(sorted(set(units['level']))) or 'none'})",
+                vi=f"không có đơn vị nào thuộc cấp {m.level!r} mà bộ tiêu chí {m.id} chấm điểm")
     return units
 
 
@@ -111,14 +118,17 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
     ok = t["unit_code"].isin(registry)
     other = ~ok & (t["unit_code"] != "")
     col.add_rows(file, t[other], "unit_code",
-                 f"is not a unit of level {m.level!r} in units.csv, so it cannot be scored by {m.id}")
-    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty")
+                 f"is not a unit of level {m.level!r} in units.csv, so it cannot be scored by {m.id}",
+                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv nên không chấm được theo {m.id}")
+    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
     crit_ok = t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
     for d in t[~crit_ok].to_dict("records"):
         c = d["criterion_code"]
         why = (f"is a {leaves[c].source} criterion: its points are computed, not appraised" if c in leaves
                else "is not a criterion with points of its own in the methodology" if c else "is empty")
-        col.add(file, d["_row"], d["unit_code"], "criterion_code", c, why)
+        vi = ("là tiêu chí tính tự động (điều tra xã hội học hoặc số liệu hồ sơ), không phải điểm thẩm định"
+              if c in leaves else "không phải tiêu chí có điểm riêng trong bộ tiêu chí" if c else "bị trống")
+        col.add(file, d["_row"], d["unit_code"], "criterion_code", c, why, vi=vi)
     appraised = _numbers(t, "appraised_points", file, col, required=True)
     self_pts = _numbers(t, "self_points", file, col, required=False)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
@@ -126,14 +136,17 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
         over = values > maxima + 1e-9
         for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
             col.add(file, d["_row"], d["unit_code"], name, d[name],
-                    f"is above the maximum {mx:g} of criterion {d['criterion_code']}")
+                    f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
+                    vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
     # a warning, not an error: the council cut a unit's own score by more than half the maximum (and 1 point)
     gap = self_pts - appraised
     far = (gap >= 1.0) & (gap > 0.5 * maxima)
     for d, g in zip(t[far].to_dict("records"), gap[far], strict=True):
         col.add(file, d["_row"], d["unit_code"], "self_points", d["self_points"],
                 f"self-assessed {d['self_points']} but appraised {d['appraised_points']} ({g:g} points apart): "
-                "check that the evidence and the appraisal minutes agree", severity="warning")
+                "check that the evidence and the appraisal minutes agree", severity="warning",
+                vi=f"tự chấm {d['self_points']} nhưng điểm thẩm định {d['appraised_points']} (chênh {g:g} điểm): "
+                   "đề nghị đối chiếu tài liệu kiểm chứng với biên bản thẩm định")
     valid = ok & crit_ok & appraised.notna() & ~(appraised > maxima + 1e-9)
     valid &= _duplicates(t, ["unit_code", "criterion_code"], file, col, "appraisal")
     out = t[valid].assign(appraised_points=appraised[valid], self_points=self_pts[valid])
@@ -144,7 +157,8 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
         for c in wanted:
             if (unit, c) not in have:
                 col.add(file, None, unit, "criterion_code", c,
-                        f"no row for criterion {c}: unit {unit} has no appraised points for it")
+                        f"no row for criterion {c}: unit {unit} has no appraised points for it",
+                        vi=f"thiếu dòng của tiêu chí {c}: đơn vị {unit} chưa có điểm thẩm định tiêu chí này")
     return out[["unit_code", "criterion_code", "self_points", "appraised_points", "evidence", "note", "_row"]]
 
 
@@ -156,16 +170,18 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
             scale_of.setdefault(q, set()).update(lf.criterion.answer_points or {})
     ok = t["unit_code"].isin(set(scored["unit_code"]))
     col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
-                 f"is not a unit of level {m.level!r} in units.csv")
-    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty")
-    col.add_rows(file, t[t["respondent_id"] == ""], "respondent_id", "is empty")
+                 f"is not a unit of level {m.level!r} in units.csv",
+                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv")
+    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
+    col.add_rows(file, t[t["respondent_id"] == ""], "respondent_id", "is empty", vi="bị trống")
     unused = ~t["question_code"].isin(scale_of)
     if unused.any():
         counts = t[unused].groupby("question_code")["_row"].agg(["count", "min"])
         for q, r in counts.iterrows():
             col.add(file, r["min"], "", "question_code", q,
                     f"is not asked by any survey criterion of {m.id}; its {r['count']} answer(s) are ignored",
-                    severity="warning")
+                    severity="warning", vi=f"không thuộc câu hỏi nào của bộ tiêu chí {m.id}; "
+                                           f"{r['count']} câu trả lời không được tính")
     answers = _numbers(t, "answer", file, col, required=False, integer=True, minimum=None)
     in_scale = pd.Series([pd.isna(a) or int(a) in scale_of.get(q, set())
                           for a, q in zip(answers, t["question_code"], strict=True)], index=t.index)
@@ -173,7 +189,9 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
     for d in t[bad].to_dict("records"):
         col.add(file, d["_row"], d["unit_code"], "answer", d["answer"],
                 f"is not on the scale of question {d['question_code']} "
-                f"({', '.join(str(k) for k in sorted(scale_of[d['question_code']]))}, or empty for no answer)")
+                f"({', '.join(str(k) for k in sorted(scale_of[d['question_code']]))}, or empty for no answer)",
+                vi=f"không thuộc thang trả lời của câu hỏi {d['question_code']} "
+                   f"({', '.join(str(k) for k in sorted(scale_of[d['question_code']]))}, hoặc để trống)")
     valid = ok & ~unused & in_scale & (t["respondent_id"] != "")
     valid &= _duplicates(t, ["unit_code", "respondent_id", "question_code"], file, col, "answer")
     out = t[valid].assign(answer=answers[valid])[["respondent_id", "unit_code", "question_code", "answer", "_row"]]
@@ -187,7 +205,9 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
             if got < c.min_respondents:
                 col.add(file, None, unit, "question_code", ",".join(c.questions),
                         f"criterion {c.code} needs at least {c.min_respondents} respondents who answered "
-                        f"{'/'.join(c.questions)}; unit {unit} has {got}")
+                        f"{'/'.join(c.questions)}; unit {unit} has {got}",
+                        vi=f"tiêu chí {c.code} cần ít nhất {c.min_respondents} người trả lời các câu "
+                           f"{'/'.join(c.questions)}; đơn vị {unit} chỉ có {got}")
     return out
 
 
@@ -195,25 +215,31 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
     counts = ["received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"]
     ok = t["unit_code"].isin(set(scored["unit_code"]))
     col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
-                 f"is not a unit of level {m.level!r} in units.csv")
-    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty")
+                 f"is not a unit of level {m.level!r} in units.csv",
+                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv")
+    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
     period_ok = t["period"].astype(str).str.match(_PERIOD)
-    col.add_rows(file, t[~period_ok], "period", "must be a month written YYYY-MM, e.g. 2024-03")
+    col.add_rows(file, t[~period_ok], "period", "must be a month written YYYY-MM, e.g. 2024-03",
+                 vi="phải là tháng dạng YYYY-MM, ví dụ 2024-03")
     typed = {c: _numbers(t, c, file, col, required=True, integer=True) for c in counts}
     valid = ok & period_ok
     for c in counts:
         valid &= typed[c].notna()
     df = t.assign(**typed)
-    rules = [("received_online", "received", "more dossiers received online than received"),
-             ("digitized", "received", "more dossiers digitised than received"),
-             ("resolved_on_time", "resolved", "more dossiers resolved on time than resolved")]
-    for num, den, msg in rules:
+    rules = [("received_online", "received", "more dossiers received online than received",
+              "số hồ sơ trực tuyến lớn hơn tổng số hồ sơ tiếp nhận"),
+             ("digitized", "received", "more dossiers digitised than received",
+              "số hồ sơ số hóa lớn hơn tổng số hồ sơ tiếp nhận"),
+             ("resolved_on_time", "resolved", "more dossiers resolved on time than resolved",
+              "số hồ sơ giải quyết đúng hạn lớn hơn số hồ sơ đã giải quyết")]
+    for num, den, msg, vi in rules:
         broken = valid & (df[num] > df[den])
-        col.add_rows(file, df[broken], num, f"{msg} ({num} > {den})")
+        col.add_rows(file, df[broken], num, f"{msg} ({num} > {den})", vi=f"{vi} ({num} > {den})")
         valid &= ~broken
     mismatch = valid & (df["resolved_on_time"] + df["resolved_late"] != df["resolved"])
     col.add_rows(file, df[mismatch], "resolved_late",
-                 "resolved_on_time + resolved_late must equal resolved")
+                 "resolved_on_time + resolved_late must equal resolved",
+                 vi="resolved_on_time + resolved_late phải bằng resolved (đúng hạn + trễ hạn = đã giải quyết)")
     valid &= ~mismatch
     if not aggregated:
         valid &= _duplicates(t, ["unit_code", "period"], file, col, "month")
@@ -230,16 +256,20 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
             if mine.empty and not (t["unit_code"] == unit).any():
                 col.add(file, None, unit, "unit_code", unit,
                         f"no dossier statistics for unit {unit}; methodology {m.id} scores "
-                        f"{', '.join(sorted(needed))}")
+                        f"{', '.join(sorted(needed))}",
+                        vi=f"không có số liệu hồ sơ của đơn vị {unit}; bộ tiêu chí {m.id} chấm "
+                           f"{', '.join(sorted(needed))}")
                 continue
             if not aggregated:
                 months = {f"{year}-{i:02d}" for i in range(1, 13)}
                 missing = sorted(months - set(mine["period"]))
                 if missing and not mine.empty:
                     col.add(file, None, unit, "period", ", ".join(missing),
-                            f"unit {unit} has no statistics for {len(missing)} month(s) of {year}")
+                            f"unit {unit} has no statistics for {len(missing)} month(s) of {year}",
+                            vi=f"đơn vị {unit} thiếu số liệu {len(missing)} tháng của năm {year}")
         outside = out[~out["period"].astype(str).str.startswith(year)]
-        col.add_rows(file, outside, "period", f"is outside {year}; the row is not counted", severity="warning")
+        col.add_rows(file, outside, "period", f"is outside {year}; the row is not counted", severity="warning",
+                     vi=f"nằm ngoài năm {year}; dòng này không được tính")
         out = out[out["period"].astype(str).str.startswith(year)]
         for lf in m.leaves():
             c = lf.criterion
@@ -251,19 +281,24 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
                 if unit in sums.index and sums[unit] == 0 and unit not in rejected:
                     col.add(file, None, unit, den, 0,
                             f"unit {unit} has no {den} dossiers in {year}, so {c.metric} for criterion {c.code} "
-                            "is undefined (the methodology says `if_no_dossiers: error`)")
+                            "is undefined (the methodology says `if_no_dossiers: error`)",
+                            vi=f"đơn vị {unit} không có hồ sơ {den} trong năm {year} nên không tính được "
+                               f"{c.metric} của tiêu chí {c.code} (bộ tiêu chí quy định `if_no_dossiers: error`)")
     return out
 
 
 def check_deductions(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
     codes = {lf.code for lf in m.leaves()} | {f.code for f in m.fields}
     if m.deductions is None and len(t):
-        col.add(file, None, "", "points", "", f"methodology {m.id} has no deductions, but deductions were given")
+        col.add(file, None, "", "points", "", f"methodology {m.id} has no deductions, but deductions were given",
+                vi=f"bộ tiêu chí {m.id} không có điểm trừ nhưng tệp có điểm trừ")
         return t.iloc[0:0].assign(points=pd.Series(dtype=float))
     ok = t["unit_code"].isin(set(scored["unit_code"]))
-    col.add_rows(file, t[~ok], "unit_code", f"is not a unit of level {m.level!r} in units.csv")
+    col.add_rows(file, t[~ok], "unit_code", f"is not a unit of level {m.level!r} in units.csv",
+                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv")
     crit_bad = (t["criterion_code"] != "") & ~t["criterion_code"].isin(codes)
-    col.add_rows(file, t[crit_bad], "criterion_code", "is not a criterion or field code of the methodology")
+    col.add_rows(file, t[crit_bad], "criterion_code", "is not a criterion or field code of the methodology",
+                 vi="không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí")
     pts = _numbers(t, "points", file, col, required=True)
     valid = ok & ~crit_bad & pts.notna()
     return t[valid].assign(points=pts[valid])[["unit_code", "criterion_code", "points", "reason", "_row"]]
@@ -286,7 +321,8 @@ def check_inputs(inputs) -> Checked:
     scored = units[units["level"] == m.level]
     if int(inputs.index.get("year", m.year)) != m.year:
         col.add("index.yaml", None, "", "year", inputs.index.get("year"),
-                f"the run is for {inputs.index.get('year')} but methodology {m.id} is for {m.year}")
+                f"the run is for {inputs.index.get('year')} but methodology {m.id} is for {m.year}",
+                vi=f"lần tính cho năm {inputs.index.get('year')} nhưng bộ tiêu chí {m.id} dành cho năm {m.year}")
     sa = tables["self_assessment"]
     appraisal = check_appraisal(sa.frame, sa.file, m, scored, col)
     sv = tables["survey_responses"]
@@ -300,7 +336,9 @@ def check_inputs(inputs) -> Checked:
         if any(lf.source == "dossier" for lf in m.leaves()):
             col.add("dossier_stats.csv", None, "", "", "",
                     f"methodology {m.id} scores dossier criteria but the folder has neither dossier_stats "
-                    "(.csv/.xlsx) nor dossiers (.parquet/.csv)")
+                    "(.csv/.xlsx) nor dossiers (.parquet/.csv)",
+                    vi=f"bộ tiêu chí {m.id} chấm tiêu chí hồ sơ nhưng thư mục không có dossier_stats "
+                       "(.csv/.xlsx) hay dossiers (.parquet/.csv)")
     dd = tables.get("deductions")
     deductions = (check_deductions(dd.frame, dd.file, m, scored, col) if dd is not None
                   else pd.DataFrame({"unit_code": pd.Series(dtype=str), "points": pd.Series(dtype=float)}))
@@ -314,6 +352,11 @@ def check_inputs(inputs) -> Checked:
         lineage = check_lineage(ln.frame, ln.file, set(scored["unit_code"]), previous, col)
     counts = {}
     for table in tables.values():
+        if table.rows_read is not None:  # raw dossiers: checked row by row in DuckDB, counted there
+            col.items.extend(table.problems)
+            counts[table.file] = {"rows_read": table.rows_read, "rows_rejected": table.rows_rejected,
+                                  "rows_accepted": table.rows_read - table.rows_rejected}
+            continue
         rejected_rows = {p["row"] for p in col.items if p["file"] == table.file and p["row"]
                          and p["severity"] == "error"}
         counts[table.file] = {"rows_read": len(table.frame), "rows_rejected": len(rejected_rows),
@@ -336,7 +379,7 @@ def plausibility_warnings(ranked: pd.DataFrame, previous_file: str = "previous_r
         col.add(previous_file, None, r.unit_code, "index_pct", f"{r.index_pct:.2f}",
                 f"the index fell {r.prev_index_pct - r.index_pct:.2f} points from last year "
                 f"({r.prev_index_pct:.2f} -> {r.index_pct:.2f}): check the inputs before publishing",
-                severity="warning")
-    for p in col.items:
-        p["problem_vi"] = ("chỉ số giảm mạnh so với năm trước: đề nghị kiểm tra lại số liệu trước khi công bố")
+                severity="warning",
+                vi=f"chỉ số giảm {r.prev_index_pct - r.index_pct:.2f} điểm so với năm trước "
+                   f"({r.prev_index_pct:.2f} -> {r.index_pct:.2f}): đề nghị kiểm tra số liệu trước khi công bố")
     return col.items

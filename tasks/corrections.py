@@ -22,28 +22,35 @@ def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.Data
     leaves = {lf.code: lf for lf in m.leaves()}
     scored = set(units.loc[units["level"] == m.level, "unit_code"])
     bad_unit = ~t["unit_code"].isin(scored)
-    col.add_rows(file, t[bad_unit], "unit_code", f"is not a unit of level {m.level!r} in the published run")
+    col.add_rows(file, t[bad_unit], "unit_code", f"is not a unit of level {m.level!r} in the published run",
+                 vi=f"không phải đơn vị cấp {m.level!r} trong lần công bố")
     bad_column = ~t["column"].isin(COLUMNS)
     col.add_rows(file, t[bad_column], "column",
-                 "must be appraised_points or self_points (self-assessment) or points (deductions)")
+                 "must be appraised_points or self_points (self-assessment) or points (deductions)",
+                 vi="phải là appraised_points hoặc self_points (tự đánh giá) hoặc points (điểm trừ)")
     sa_rows = t["column"].isin(("appraised_points", "self_points"))
     not_appraisal = sa_rows & ~t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
     col.add_rows(file, t[not_appraisal], "criterion_code",
-                 "is not an appraisal criterion of the methodology, so its points cannot be corrected")
+                 "is not an appraisal criterion of the methodology, so its points cannot be corrected",
+                 vi="không phải tiêu chí thẩm định của bộ tiêu chí nên không đính chính điểm được")
     ded_rows = t["column"] == "points"
     if m.deductions is None:
-        col.add_rows(file, t[ded_rows], "column", f"methodology {m.id} has no deductions to correct")
+        col.add_rows(file, t[ded_rows], "column", f"methodology {m.id} has no deductions to correct",
+                     vi=f"bộ tiêu chí {m.id} không có điểm trừ để đính chính")
     ded_bad = ded_rows & (t["criterion_code"] != "") & ~t["criterion_code"].isin(
         set(leaves) | {f.code for f in m.fields})
-    col.add_rows(file, t[ded_bad], "criterion_code", "is not a criterion or field code of the methodology")
+    col.add_rows(file, t[ded_bad], "criterion_code", "is not a criterion or field code of the methodology",
+                 vi="không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí")
     values = _numbers(t, "new_value", file, col, required=True, minimum=0)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else math.inf)
     over = sa_rows & (values > maxima + 1e-9)
     for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
         col.add(file, d["_row"], d["unit_code"], "new_value", d["new_value"],
-                f"is above the maximum {mx:g} of criterion {d['criterion_code']}")
+                f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
+                vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
     dup = t.duplicated(["unit_code", "criterion_code", "column"], keep=False)
-    col.add_rows(file, t[dup], "criterion_code", "is corrected twice in the same file: keep one row")
+    col.add_rows(file, t[dup], "criterion_code", "is corrected twice in the same file: keep one row",
+                 vi="bị đính chính hai lần trong cùng tệp: chỉ giữ một dòng")
     ok = ~(bad_unit | bad_column | not_appraisal | ded_bad | over | dup) & values.notna()
     return t[ok].assign(new_value=values[ok]), col.items
 

@@ -42,8 +42,8 @@ TABLE_SUFFIXES = (".csv", ".xlsx")
 class InputError(ValueError):
     """An input folder that cannot be read at all (a missing or unreadable file, a missing column)."""
 
-    def __init__(self, file: str, problem: str, column: str = "", row: int | None = None):
-        self.file, self.problem, self.column, self.row = file, problem, column, row
+    def __init__(self, file: str, problem: str, column: str = "", row: int | None = None, vi: str = ""):
+        self.file, self.problem, self.column, self.row, self.vi = file, problem, column, row, vi
         super().__init__(f"{file}: {problem}")
 
 
@@ -54,6 +54,10 @@ class Table:
     name: str
     file: str  # the file name as archived, e.g. "self_assessment.xlsx"
     frame: pd.DataFrame
+    # set when the table was derived from a larger file (raw dossiers): that file's own checks and counts
+    problems: list[dict] = field(default_factory=list)
+    rows_read: int | None = None
+    rows_rejected: int | None = None
 
 
 @dataclass
@@ -84,21 +88,23 @@ class Inputs:
 def _find_table(folder: Path, stem: str, suffixes: tuple[str, ...] = TABLE_SUFFIXES) -> Path | None:
     found = [folder / f"{stem}{s}" for s in suffixes if (folder / f"{stem}{s}").is_file()]
     if len(found) > 1:
-        raise InputError(str(folder), f"both {found[0].name} and {found[1].name} are present; keep one")
+        raise InputError(str(folder), f"both {found[0].name} and {found[1].name} are present; keep one",
+                         vi=f"có cả {found[0].name} và {found[1].name}; chỉ giữ một tệp")
     return found[0] if found else None
 
 
 def read_index(folder: Path) -> dict:
     path = folder / "index.yaml"
     if not path.is_file():
-        raise InputError(str(path), "index.yaml is missing: the input folder must have one (see README)")
+        raise InputError(str(path), "index.yaml is missing: the input folder must have one (see README)",
+                         vi="thiếu index.yaml: thư mục dữ liệu phải có tệp này (xem README)")
     try:
         index = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
     except yaml.YAMLError as exc:
-        raise InputError(str(path), f"not valid YAML: {exc}") from exc
+        raise InputError(str(path), f"not valid YAML: {exc}", vi="không đúng cú pháp YAML") from exc
     for key in ("year", "province", "methodology"):
         if key not in index:
-            raise InputError(str(path), f"`{key}` is missing", column=key)
+            raise InputError(str(path), f"`{key}` is missing", column=key, vi=f"thiếu `{key}`")
     return {k: nfc(v) for k, v in index.items()}
 
 
@@ -110,18 +116,21 @@ def locate_inputs(folder: Path, config_dir: Path) -> dict[str, Path]:
     try:
         roles["methodology"] = resolve_methodology_path(str(index["methodology"]), folder, config_dir)
     except FileNotFoundError as exc:
-        raise InputError(str(folder / "index.yaml"), str(exc), column="methodology") from exc
+        raise InputError(str(folder / "index.yaml"), str(exc), column="methodology",
+                         vi="không tìm thấy tệp bộ tiêu chí") from exc
     for stem in REQUIRED_TABLES + OPTIONAL_TABLES:
         path = _find_table(folder, stem)
         if path is None and stem in REQUIRED_TABLES:
-            raise InputError(str(folder / f"{stem}.csv"), f"{stem}.csv (or .xlsx) is missing")
+            raise InputError(str(folder / f"{stem}.csv"), f"{stem}.csv (or .xlsx) is missing",
+                             vi=f"thiếu tệp {stem}.csv (hoặc .xlsx)")
         if path is not None:
             roles[stem] = path
     stats = _find_table(folder, "dossier_stats")
     raw = _find_table(folder, "dossiers", (".parquet", ".csv"))
     if stats and raw:
         raise InputError(str(folder), f"both {stats.name} and {raw.name} are present: give monthly statistics "
-                                      "or per-dossier records, not both")
+                                      "or per-dossier records, not both",
+                             vi="chỉ nộp số liệu theo tháng hoặc dữ liệu từng hồ sơ, không nộp cả hai")
     if stats:
         roles["dossier_stats"] = stats
     elif raw:
@@ -130,7 +139,8 @@ def locate_inputs(folder: Path, config_dir: Path) -> dict[str, Path]:
         prev = (folder / str(index["previous_results"])).resolve()
         if not prev.is_file():
             raise InputError(str(folder / "index.yaml"), f"previous_results {index['previous_results']!r} "
-                             f"does not exist (looked for {prev})", column="previous_results")
+                             f"does not exist (looked for {prev})", column="previous_results",
+                             vi=f"không tìm thấy tệp kết quả năm trước {index['previous_results']!r}")
         roles["previous_results"] = prev
     return roles
 
@@ -159,14 +169,17 @@ def read_table(path: Path, name: str) -> Table:
             df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(path.name, f"is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
-                                    "'CSV UTF-8' or as .xlsx") from exc
+                                    "'CSV UTF-8' or as .xlsx",
+                         vi="không phải văn bản UTF-8; hãy lưu dạng 'CSV UTF-8' hoặc .xlsx") from exc
     except Exception as exc:  # a damaged xlsx, a CSV with unbalanced quotes…
-        raise InputError(path.name, f"cannot be read as a table: {exc}") from exc
+        raise InputError(path.name, f"cannot be read as a table: {exc}",
+                         vi="không đọc được thành bảng dữ liệu (tệp hỏng hoặc sai định dạng)") from exc
     df.columns = [nfc(str(c)) for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(path.name, f"column(s) {', '.join(missing)} missing; the header must have "
-                                    f"{', '.join(required + optional)}", column=missing[0], row=1)
+                                    f"{', '.join(required + optional)}", column=missing[0], row=1,
+                         vi=f"thiếu cột {', '.join(missing)}; dòng tiêu đề phải có {', '.join(required + optional)}")
     for col in optional:
         if col not in df.columns:
             df[col] = ""
@@ -177,55 +190,16 @@ def read_table(path: Path, name: str) -> Table:
     return Table(name, path.name, df.reset_index(drop=True))
 
 
-def aggregate_raw_dossiers(path: Path) -> Table:
-    """Per-dossier records -> monthly statistics per unit (the dossier_stats table), computed in DuckDB.
+def aggregate_raw_dossiers(path: Path, scored_units: set[str]) -> Table:
+    """Per-dossier records -> monthly statistics per unit (the dossier_stats table), checked and aggregated
+    in DuckDB by the raw-dossier suite (expectations/dossiers.py); its problems and row counts travel with
+    the table to the validation step."""
+    from expectations.dossiers import validate_and_aggregate
 
-    Received, online and digitised count in the month the dossier was received; resolved, on time
-    (`resolved_at <= due_at`) and late count in the month it was resolved; pending dossiers count as received.
-    """
-    import duckdb  # imported here: only runs that read raw dossiers need it
-
-    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv_auto"
-    src = f"{reader}('{path.as_posix()}')"
-    con = duckdb.connect()
-    try:
-        # CAST … AS VARCHAR keeps codes as text whatever the file's types; TRY_CAST leaves bad dates NULL,
-        # which the count below reports instead of dropping silently.
-        base = f"""
-          SELECT CAST(unit_code AS VARCHAR) AS unit_code,
-                 TRY_CAST(received_at AS TIMESTAMP) AS received_at,
-                 TRY_CAST(due_at AS TIMESTAMP) AS due_at,
-                 TRY_CAST(NULLIF(CAST(resolved_at AS VARCHAR), '') AS TIMESTAMP) AS resolved_at,
-                 CAST(online AS VARCHAR) IN ('1','true','True','TRUE') AS online,
-                 CAST(digitized AS VARCHAR) IN ('1','true','True','TRUE') AS digitized
-          FROM {src}"""
-        bad = con.execute(f"SELECT count(*) FROM ({base}) WHERE received_at IS NULL OR due_at IS NULL").fetchone()[0]
-        if bad:
-            raise InputError(path.name, f"{bad} dossier(s) have a received_at or due_at that is not a date",
-                             column="received_at")
-        df = con.execute(f"""
-          WITH d AS ({base}),
-          recv AS (SELECT unit_code, strftime(received_at, '%Y-%m') AS period, count(*) AS received,
-                          count(*) FILTER (WHERE online) AS received_online,
-                          count(*) FILTER (WHERE digitized) AS digitized
-                   FROM d GROUP BY ALL),
-          res AS (SELECT unit_code, strftime(resolved_at, '%Y-%m') AS period, count(*) AS resolved,
-                         count(*) FILTER (WHERE resolved_at <= due_at) AS resolved_on_time,
-                         count(*) FILTER (WHERE resolved_at > due_at) AS resolved_late
-                  FROM d WHERE resolved_at IS NOT NULL GROUP BY ALL)
-          SELECT coalesce(recv.unit_code, res.unit_code) AS unit_code,
-                 coalesce(recv.period, res.period) AS period,
-                 coalesce(received, 0) AS received, coalesce(received_online, 0) AS received_online,
-                 coalesce(resolved, 0) AS resolved, coalesce(resolved_on_time, 0) AS resolved_on_time,
-                 coalesce(resolved_late, 0) AS resolved_late, coalesce(digitized, 0) AS digitized
-          FROM recv FULL OUTER JOIN res ON recv.unit_code = res.unit_code AND recv.period = res.period
-          ORDER BY 1, 2""").df()
-    finally:
-        con.close()
-    df = df.astype(str)
-    df["unit_code"] = df["unit_code"].map(nfc)
-    df["_row"] = 0  # aggregated rows have no row of their own in the file
-    return Table("dossier_stats", path.name, df)
+    stats, problems, counts = validate_and_aggregate(path, scored_units)
+    stats["_row"] = 0  # aggregated rows have no row of their own in the file
+    return Table("dossier_stats", path.name, stats, problems=problems, rows_read=counts["rows_read"],
+                 rows_rejected=counts["rows_rejected"])
 
 
 def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
@@ -239,7 +213,9 @@ def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
         if role in ("index", "methodology"):
             continue
         if role == "dossiers":
-            tables["dossier_stats"] = aggregate_raw_dossiers(path)
+            units = tables["units"].frame
+            scored = set(units.loc[units["level"] == methodology.level, "unit_code"])
+            tables["dossier_stats"] = aggregate_raw_dossiers(path, scored)
         else:
             tables[role] = read_table(path, role)
     return Inputs(index=index, methodology=methodology, tables=tables, files=archived,

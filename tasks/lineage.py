@@ -26,41 +26,48 @@ def check_lineage(t: pd.DataFrame, file: str, scored_units: set[str], previous: 
     """Typed lineage rows; problems: unknown successor, predecessor missing from previous_results,
     negative weight, a split without weights, mixed empty and given weights for one successor."""
     bad_unit = ~t["unit_code"].isin(scored_units)
-    col.add_rows(file, t[bad_unit], "unit_code", "is not a unit of units.csv at the methodology's level")
-    col.add_rows(file, t[t["predecessor_code"] == ""], "predecessor_code", "is empty")
+    col.add_rows(file, t[bad_unit], "unit_code", "is not a unit of units.csv at the methodology's level",
+                 vi="không phải đơn vị trong units.csv ở cấp của bộ tiêu chí")
+    col.add_rows(file, t[t["predecessor_code"] == ""], "predecessor_code", "is empty", vi="bị trống")
     weights = _numbers(t, "weight", file, col, required=False, minimum=0)
     ok = ~bad_unit & (t["predecessor_code"] != "") & ~((t["weight"] != "") & weights.isna())
     if previous is None:
         if len(t):
             col.add(file, None, "", "predecessor_code", "",
-                    "lineage.csv needs previous_results in index.yaml: predecessors are found there")
+                    "lineage.csv needs previous_results in index.yaml: predecessors are found there",
+                    vi="lineage.csv cần previous_results trong index.yaml: đơn vị tiền thân được tra ở đó")
         ok &= False
     else:
         known = set(previous["unit_code"])
         missing = ok & ~t["predecessor_code"].isin(known)
         col.add_rows(file, t[missing], "predecessor_code",
                      "is not in previous_results: a predecessor must have a published result last year",
-                     unit_col="unit_code")
+                     unit_col="unit_code",
+                     vi="không có trong previous_results: đơn vị tiền thân phải có kết quả công bố năm trước")
         ok &= ~missing
     typed = t.assign(weight=weights)
     dup = typed.duplicated(["unit_code", "predecessor_code"], keep="first")
-    col.add_rows(file, typed[dup], "predecessor_code", "is listed twice for the same unit")
+    col.add_rows(file, typed[dup], "predecessor_code", "is listed twice for the same unit",
+                 vi="được ghi hai lần cho cùng một đơn vị")
     ok &= ~dup
     # a split predecessor needs explicit weights on every row
     feeds = typed[ok].groupby("predecessor_code")["unit_code"].nunique()
     split = set(feeds[feeds > 1].index)
     no_weight = ok & typed["predecessor_code"].isin(split) & typed["weight"].isna()
     col.add_rows(file, typed[no_weight], "weight",
-                 "is empty, but this predecessor feeds several units: give each unit its share")
+                 "is empty, but this predecessor feeds several units: give each unit its share",
+                 vi="bị trống nhưng đơn vị tiền thân này tách cho nhiều đơn vị: ghi tỷ trọng cho từng đơn vị")
     ok &= ~no_weight
     mixed = typed[ok].groupby("unit_code")["weight"].agg(lambda w: 0 < w.isna().sum() < len(w))
     for unit in mixed[mixed].index:
         rows = typed[ok & (typed["unit_code"] == unit) & typed["weight"].isna()]
         col.add_rows(file, rows, "weight", f"is empty while other predecessors of unit {unit} have weights: "
-                                           "give all or none")
+                                           "give all or none",
+                     vi=f"bị trống trong khi các đơn vị tiền thân khác của {unit} có tỷ trọng: ghi đủ hoặc bỏ trống tất cả")
     zero = typed[ok].groupby("unit_code")["weight"].agg(lambda w: w.notna().all() and w.sum() == 0)
     for unit in zero[zero].index:
-        col.add(file, None, unit, "weight", "0", f"the weights of unit {unit} add up to 0")
+        col.add(file, None, unit, "weight", "0", f"the weights of unit {unit} add up to 0",
+                vi=f"tổng tỷ trọng của đơn vị {unit} bằng 0")
     return typed[ok][["unit_code", "predecessor_code", "predecessor_name", "weight", "_row"]]
 
 

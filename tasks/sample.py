@@ -410,3 +410,56 @@ def write_demo_corrections(published: Path, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
+
+
+def write_raw_dossiers(path: Path, unit_codes: list[str], q: np.ndarray, year: int, rows: int, seed: int,
+                       chunk: int = 2_000_000, year_index: int = 1) -> int:
+    """Write `rows` per-dossier records for `unit_codes` to one Parquet file, chunk by chunk (one row group
+    each), so memory stays bounded whatever `rows` is; return the number of rows written.
+
+    Each unit has its own volume (some communes receive ten times more than others), online, on-time and
+    digitised rates drawn as in `make_raw_dossiers`; ids are `<unit>-<year>-<sequence>` and unique.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng([seed, year, 11])
+    n_units = len(unit_codes)
+    online, on_time, digitized = _rates(np.asarray(q, dtype=float), year_index, rng)
+    volume = rng.lognormal(0.0, 0.8, n_units)
+    share = volume / volume.sum()
+    per_unit = rng.multinomial(rows, share)
+    codes = pa.array(unit_codes, pa.string())
+    start = np.datetime64(f"{year}-01-01T00:00", "m")
+    year_end = np.datetime64(f"{year}-12-31T23:59", "m")
+    schema = pa.schema([("dossier_id", pa.string()), ("unit_code", pa.string()),
+                        ("received_at", pa.timestamp("ms")), ("due_at", pa.timestamp("ms")),
+                        ("resolved_at", pa.timestamp("ms")), ("online", pa.bool_()), ("digitized", pa.bool_())])
+    unit_of_row = np.repeat(np.arange(n_units), per_unit)
+    seq_of_row = np.concatenate([np.arange(k) for k in per_unit]) if rows else np.array([], int)
+    written = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for lo in range(0, rows, chunk):
+            u = unit_of_row[lo:lo + chunk]
+            n = len(u)
+            received = start + (rng.uniform(0, 364, n) * 1440).astype("timedelta64[m]")
+            due = received + (rng.integers(3, 21, n) * 1440).astype("timedelta64[m]")
+            late = rng.random(n) > on_time[u]
+            delta = np.where(late, rng.uniform(0.5, 10, n), -rng.uniform(0, 3, n))
+            resolved = due + (delta * 1440).astype("timedelta64[m]")
+            pending = resolved > year_end
+            unit = codes.take(pa.array(u))
+            ids = pc.binary_join_element_wise(unit, pa.scalar(str(year)),
+                                              pc.cast(pa.array(seq_of_row[lo:lo + chunk]), pa.string()), "-")
+            table = pa.table({
+                "dossier_id": ids, "unit_code": unit,
+                "received_at": pa.array(received.astype("datetime64[ms]")),
+                "due_at": pa.array(due.astype("datetime64[ms]")),
+                "resolved_at": pa.array(resolved.astype("datetime64[ms]"), mask=pending),
+                "online": pa.array(rng.random(n) < online[u]), "digitized": pa.array(rng.random(n) < digitized[u]),
+            }, schema=schema)
+            writer.write_table(table)
+            written += n
+    return written

@@ -85,6 +85,7 @@ def test_random_corruption_validates_identically_or_fails_cleanly(tmp_path_facto
         errors = exc.checked.problems_frame()
         assert (errors["severity"] == "error").any()
         assert errors["file"].isin(TABLES + ["index.yaml"]).all() and errors["problem"].str.len().gt(0).all()
+        assert errors["problem_vi"].str.len().gt(0).all(), "every problem is explained in Vietnamese too"
         return
     # it validated: then the corruption changed nothing that counts, or scoring shows it; never a crash
     criteria, totals, _ = score(bundle, checked)

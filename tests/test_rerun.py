@@ -99,14 +99,16 @@ def test_rerun_is_reproducible(v1, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-@pytest.mark.parametrize(("line", "column"), [
-    ("U99,1.1,appraised_points,2,x,y", "unit_code"),
-    ("U01,9.9,appraised_points,2,x,y", "criterion_code"),
-    ("U01,1.3,appraised_points,1,x,y", "criterion_code"),    # a survey criterion cannot be appraised
-    ("U01,1.1,appraised_points,5,x,y", "new_value"),          # above the maximum 2
-    ("U01,1.1,total,2,x,y", "column"),
+@pytest.mark.parametrize(("line", "column", "check"), [
+    ("U99,1.1,appraised_points,2,x,y", "unit_code", "gx:corrections:expect_column_values_to_be_in_set"),
+    ("U01,9.9,appraised_points,2,x,y", "criterion_code", "gx:corrections:expect_column_values_to_be_in_set"),
+    ("U01,1.3,appraised_points,1,x,y", "criterion_code", "pandas"),    # a survey criterion cannot be appraised
+    ("U01,1.1,appraised_points,5,x,y", "new_value",  # above the maximum 2
+     "gx:corrections:expect_column_pair_values_a_to_be_greater_than_b"),
+    ("U01,1.1,total,2,x,y", "column", "gx:corrections:expect_column_values_to_be_in_set"),
+    ("U01,1.1,appraised_points,\"1,5\",x,y", "new_value", "gx:corrections:expect_column_values_to_match_regex"),
 ])
-def test_bad_corrections_are_refused(v1, tmp_path, line, column):
+def test_bad_corrections_are_refused(v1, tmp_path, line, column, check):
     from flows.rerun import rerun
 
     out, _ = v1
@@ -114,8 +116,10 @@ def test_bad_corrections_are_refused(v1, tmp_path, line, column):
     corr.write_text("unit_code,criterion_code,column,new_value,reason,reference\n" + line + "\n", encoding="utf-8")
     with pytest.raises(InputsUnreadable):
         rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "v2"))
-    errors = pd.read_csv(tmp_path / "v2" / "validation" / "errors.csv", dtype=str)
-    assert (errors["column"] == column).any() and (errors["row"] == "2").any()
+    errors = pd.read_csv(tmp_path / "v2" / "validation" / "errors.csv", dtype=str, keep_default_na=False)
+    hit = errors[(errors["column"] == column) & (errors["row"] == "2")]
+    assert len(hit) == 1 and hit.iloc[0]["check"] == check, errors.to_string()
+    assert hit.iloc[0]["problem_vi"] and hit.iloc[0]["problem"]
     assert not (tmp_path / "v2" / "results.csv").exists()
 
 
