@@ -61,8 +61,8 @@ def raw_dossiers() -> list[str]:
     for threads in ("2", "4"):
         con = duckdb.connect(config={"threads": threads})
         con.execute("SET enable_progress_bar = false")
-        floor = min(floor, best_of(lambda: con.execute(plain).fetchall()))
-        floor_same = min(floor_same, best_of(lambda: con.execute(same).fetchall()))
+        floor = min(floor, best_of(lambda con=con: con.execute(plain).fetchall()))
+        floor_same = min(floor_same, best_of(lambda con=con: con.execute(same).fetchall()))
         con.close()
     ours = best_of(lambda: validate_and_aggregate(path, set(codes)))
     _, problems, counts = validate_and_aggregate(path, set(codes))
