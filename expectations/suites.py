@@ -245,10 +245,11 @@ GX_TABLES = ("units", "self_assessment", "survey_responses", "dossier_stats", "d
 
 def merge_problems(first: list[dict], second: list[dict]) -> list[dict]:
     """One problem per place: rows of `first` (GX, bilingual) win over rows of `second` at the same file, row,
-    unit and column; the order is the order a person fixes them in (file, then row)."""
+    unit and column; the order is the order a person fixes them in (file, then row; problems about what is
+    missing, which have no row, after the rows of their file)."""
     seen = {(p["file"], p["row"], p["unit_code"], p["column"]) for p in first}
     merged = first + [p for p in second if (p["file"], p["row"], p["unit_code"], p["column"]) not in seen]
-    return sorted(merged, key=lambda p: (p["file"], p["row"] or 0, p["unit_code"], p["column"]))
+    return sorted(merged, key=lambda p: (p["file"], not p["row"], p["row"] or 0, p["unit_code"], p["column"]))
 
 
 def check_with_gx(bundle, raise_on_error: bool = True):

@@ -145,6 +145,10 @@ def write_validation(out: Path, problems, summary: str) -> Path:
     tmp = out / ".validation-tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    import pandas as pd
+
+    problems = problems.copy()
+    problems["row"] = pd.to_numeric(problems["row"], errors="coerce").astype("Int64")  # 7, never 7.0
     problems.to_csv(tmp / "errors.csv", index=False, lineterminator="\n")
     (tmp / "summary.txt").write_text(summary, encoding="utf-8")
     from tasks.render import render_html

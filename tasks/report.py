@@ -268,9 +268,10 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
     files = []
     for f in run["files"]:
         c = computed.checked.counts.get(f.archived.split("/")[-1], {})
-        files.append({"role": f.role, "name": f.archived, "sha256": f.sha256,
-                      "rows": str(c.get("rows_read", "")), "accepted": str(c.get("rows_accepted", "")),
-                      "rejected": str(c.get("rows_rejected", ""))})
+        def count(key, c=c):
+            return "" if c.get(key) is None else format_number(c[key], 0, lang)
+        files.append({"role": f.role, "name": f.archived, "sha256": f.sha256, "rows": count("rows_read"),
+                      "accepted": count("rows_accepted"), "rejected": count("rows_rejected")})
     warnings = [{"file": p["file"], "row": "" if p["row"] in (None, "") else str(p["row"]),
                  "unit": names.get(p["unit_code"], p["unit_code"]), "column": p["column"], "value": p["value"],
                  "problem": (p.get("problem_vi") or p["problem"]) if lang == "vi" else p["problem"]}

@@ -41,3 +41,33 @@ def vi_sort_key(text: str) -> tuple:
         letters.append(_ORDER[base] if base in _ORDER else 100 + ord(base[0]) if base else 0)
         tones.append(tone)
     return (tuple(letters), tuple(tones))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(code: str, suffix: str = "") -> str:
+    """A file name for a unit code that cannot leave its folder or clash with another code's file.
+
+    Codes are user input (`../../etc`, `30:SNV`, `CON`, a name with diacritics): anything but ASCII letters,
+    digits, `.`, `_` and `-` becomes `_`, leading dots go, and a code that had to change gets a short hash
+    of the original so two codes never share a file. Plain codes (`00097`, `SNV`) keep their own name.
+    """
+    import hashlib
+
+    text = nfc(str(code))
+    cleaned = _UNSAFE.sub("_", text).lstrip(".")[:80] or "_"
+    if cleaned != text:
+        cleaned += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return cleaned + suffix
+
+
+def inside(folder, name: str):
+    """`folder / name`, refusing any name that would resolve outside `folder` (defence in depth)."""
+    from pathlib import Path
+
+    root = Path(folder).resolve()
+    target = (root / name).resolve()
+    if root not in target.parents:
+        raise ValueError(f"refusing to write {name!r} outside {root}")
+    return target

@@ -162,3 +162,26 @@ def test_rerun_with_a_bad_correction_exits_2(published, tmp_path):
     assert "99999" in proc.stderr and "Nothing was published" in proc.stderr
     assert not (tmp_path / "v2" / "results.csv").exists()
     assert _hashes(out) == before
+
+
+def test_archive_and_row_counts_are_complete(published):
+    """Every file of the input folder is archived byte for byte, and every row read is accepted or rejected."""
+    import csv
+
+    root, out, _ = published
+    src = root / "in" / "2024" / "district"
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    by_source = {Path(info["source"]).resolve(): info for info in m["inputs"].values()}
+    given = [p for p in src.iterdir() if p.is_file() and not p.name.startswith(".")]
+    for path in given:
+        info = by_source[path.resolve()]  # nothing in the folder was skipped
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == info["sha256"] == hashlib.sha256(
+            (out / info["file"]).read_bytes()).hexdigest()
+        if path.suffix == ".csv":
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                data_rows = sum(1 for _ in csv.reader(fh)) - 1
+            assert info["rows_read"] == data_rows, path.name
+            assert info["rows_accepted"] + info["rows_rejected"] == info["rows_read"]
+    report = (out / "report.en.html").read_text(encoding="utf-8")
+    sa = m["inputs"]["self_assessment"]
+    assert f"{sa['rows_read']:,}" in report and sa["sha256"][:12] in report

@@ -19,3 +19,25 @@ def test_vietnamese_alphabetical_order():
                                               "Dương Quang", "Đông Cẩm"]
     # tones order after the letters: a, à, ả, ã, á, ạ
     assert sorted(["ạ", "á", "ã", "ả", "à", "a"], key=vi_sort_key) == ["a", "à", "ả", "ã", "á", "ạ"]
+
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tasks.text import inside, safe_filename
+
+
+@given(st.text(min_size=0, max_size=120))
+def test_file_names_from_unit_codes_stay_in_their_folder(tmp_path_factory, code):
+    folder = tmp_path_factory.getbasetemp() / "units"
+    name = safe_filename(code, ".pdf")
+    assert "/" not in name and "\\" not in name and not name.startswith(".") and name.isascii()
+    assert inside(folder, name).parent == folder.resolve()
+
+
+def test_file_names_keep_plain_codes_and_separate_changed_ones():
+    assert safe_filename("00097", ".pdf") == "00097.pdf"
+    assert safe_filename("SNV") == "SNV"
+    assert safe_filename("30:SNV") != safe_filename("30_SNV") == "30_SNV"
+    assert safe_filename("../../etc/passwd").startswith("_.._etc_passwd-")
+    assert safe_filename("Sở Nội vụ") != safe_filename("So Noi vu")
