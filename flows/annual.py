@@ -73,10 +73,14 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     render.write_xlsx(staging / "results.xlsx", sheets, m.decimals)
     pairs = []
     for lang in ("vi", "en"):
-        html = render.render_html(report.build_context(m, bundle.index, computed, run, lang, changes))
+        context = report.build_context(m, bundle.index, computed, run, lang, changes)
+        html = render.render_html(context)
         (staging / f"report.{lang}.html").write_text(html, encoding="utf-8")
         pairs.append((staging / f"report.{lang}.html", staging / f"report.{lang}.pdf"))
+        if lang == "vi":  # one scorecard per unit, for the department to send to each unit
+            unit_context = context
     render.render_pdfs(pairs, workers=2)
+    render.render_unit_pdfs(unit_context, staging / "units", workers=2)
 
 
 def _problem_summary(problems: pd.DataFrame, limit: int = 25) -> str:

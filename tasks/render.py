@@ -62,6 +62,49 @@ def render_pdfs(pairs: list[tuple[Path, Path]], workers: int = 2) -> None:
         list(pool.map(_pdf_job, jobs))
 
 
+def _unit_pdf_job(args: tuple[str, list[tuple[str, str]]]) -> list[str]:
+    """Lay out one HTML holding many unit scorecards once, then write each unit's pages as its own PDF."""
+    from weasyprint import HTML
+
+    html, targets = args
+    doc = HTML(string=html, base_url=str(TEMPLATES)).render()
+    starts = {}
+    for i, page in enumerate(doc.pages):
+        for anchor in page.anchors:
+            if anchor.startswith("unit-"):
+                starts.setdefault(anchor, i)
+    order = sorted((starts[a], path) for a, path in targets)
+    written = []
+    for k, (first, path) in enumerate(order):
+        last = order[k + 1][0] if k + 1 < len(order) else len(doc.pages)
+        doc.copy(doc.pages[first:last]).write_pdf(path)
+        written.append(path)
+    return written
+
+
+def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path]:
+    """`folder/<code>.pdf`, one scorecard per unit (file names from tasks.text.safe_filename), rendered in
+    `workers` processes, each laying out its share of the units in one document."""
+    from tasks.text import inside
+
+    folder.mkdir(parents=True, exist_ok=True)
+    units = context["units"]
+    n = max(1, min(workers, len(units)))
+    chunks = [units[i::n] for i in range(n)]
+    jobs = []
+    for chunk in chunks:
+        if not chunk:
+            continue
+        html = render_html({**context, "units": chunk}, template="unit.html.jinja")
+        jobs.append((html, [(f"unit-{u['file_name']}", str(inside(folder, u["file_name"]))) for u in chunk]))
+    if n == 1:
+        written = [p for job in jobs for p in _unit_pdf_job(job)]
+    else:
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            written = [p for done in pool.map(_unit_pdf_job, jobs) for p in done]
+    return [Path(p) for p in written]
+
+
 def _json_value(v):
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None

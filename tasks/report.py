@@ -8,9 +8,10 @@ from datetime import datetime
 
 import pandas as pd
 
+from tasks import charts
 from tasks.methodology import Methodology
 from tasks.numbers import format_number
-from tasks.text import vi_sort_key
+from tasks.text import safe_filename, vi_sort_key
 
 LABELS = {
     "vi": {
@@ -52,11 +53,31 @@ LABELS = {
                      "định (pro forma), không so sánh thứ hạng.",
         "chart_title": "Chỉ số năm nay so với chỉ số năm trước giả định (pro forma)",
         "chart_x": "Chỉ số năm trước giả định (%)", "chart_y": "Chỉ số năm nay (%)",
+        "chart_bars": "Chỉ số của các đơn vị theo thứ tự xếp hạng, tô màu theo mức xếp loại",
+        "chart_distribution": "Phân bố chỉ số (số đơn vị theo khoảng 2 điểm %; đường đứt nét: ngưỡng xếp loại)",
+        "chart_moves": "Thay đổi thứ hạng so với năm trước (số bậc tăng ▲ / giảm ▼)",
+        "chart_profile": "Chỉ số thành phần theo lĩnh vực (%); vạch đen: cao nhất trong nhóm",
+        "next_band": "Cần thêm {points} điểm để đạt mức {band}", "top_band": "Đã ở mức xếp loại cao nhất",
+        "unit_card": "Phiếu điểm Chỉ số cải cách hành chính", "criteria": "Điểm theo tiêu chí",
+        "best_in_group": "Cao nhất nhóm (%)", "vs_last_year": "So với năm trước (điểm %)",
+        "prev_rank": "Hạng năm trước", "source": "Nguồn", "source_appraisal": "Thẩm định",
+        "source_survey": "Điều tra XHH", "source_dossier": "Số liệu hồ sơ", "field_col": "Lĩnh vực",
+        "lost_short": "Mất", "pct_col": "Chỉ số (%)", "deductions_label": "Điểm trừ",
     },
     "en": {
         "doc_kind": "Administrative Reform (PAR) Index results", "province": "Province",
         "year": "Year assessed", "version": "Version", "published": "Published", "methodology": "Methodology",
         "run": "Run id", "inputs_digest": "Digest of all input files", "synthetic": "SYNTHETIC DATA — the figures are not real, for illustration only",
+        "chart_bars": "Index of each unit in ranking order, coloured by band",
+        "chart_distribution": "Distribution of the indices (units per 2-point bin; dashed lines: band thresholds)",
+        "chart_moves": "Rank change from last year (places up ▲ / down ▼)",
+        "chart_profile": "Component index per field (%); black tick: best in the group",
+        "next_band": "{points} more points reach band {band}", "top_band": "Already in the highest band",
+        "unit_card": "PAR Index scorecard", "criteria": "Points by criterion",
+        "best_in_group": "Best in group (%)", "vs_last_year": "Change from last year (pts %)",
+        "prev_rank": "Last year's rank", "source": "Source", "source_appraisal": "Appraisal",
+        "source_survey": "Survey", "source_dossier": "Dossier data", "field_col": "Field",
+        "lost_short": "Lost", "pct_col": "Index (%)", "deductions_label": "Deductions",
         "summary": "Summary", "units": "Units", "average": "Average index", "highest": "Highest",
         "lowest": "Lowest", "bands": "Units per band", "ranking": "Ranking", "rank": "Rank", "unit": "Unit",
         "points": "Points", "index": "Index (%)", "band": "Band", "change": "Change from last year",
@@ -144,6 +165,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
     ranked = computed.ranked
     leaves = {lf.code: lf for lf in m.leaves()}
     band_label = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
+    colours = charts.band_colours(m.bands)
 
     # groups in the order units.csv lists them; units by rank, then Vietnamese alphabetical order
     groups = []
@@ -161,7 +183,8 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
             rows.append({"rank": f"{r.rank}/{r.rank_of}", "unit_code": r.unit_code, "unit_name": r.unit_name,
                          "points": fmt(r.total_points), "index": fmt(r.index_pct),
                          "band": band_label[r.band], "band_code": r.band, "change": text, "change_css": css,
-                         "prev_index": prev_index})
+                         "prev_index": prev_index, "index_pct": float(r.index_pct),
+                         "rank_change": None if pd.isna(r.rank_change) or r.predecessors else int(r.rank_change)})
         first, last = g.iloc[0], g.iloc[-1]
         leaders = ", ".join(g[g["rank"] == 1]["unit_name"])
         movers = [s for s in (_movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of, lang)
@@ -173,7 +196,8 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         else:
             lead = (f"{leaders} led {gname} with an index of {fmt(first.index_pct)}%; "
                     f"{last.unit_name} ranked last ({fmt(last.index_pct)}%).")
-        groups.append({"name": gname, "rows": rows, "lead": lead, "movers": movers})
+        groups.append({"name": gname, "rows": rows, "lead": lead, "movers": movers,
+                       "bars": charts.ranking_bars(rows, colours), "moves": charts.rank_changes(rows)})
 
     # component indices per field
     field_heads = [{"code": f.code, "name": f.name.get(lang), "max": fmt(f.max_points)} for f in m.fields]
@@ -293,6 +317,10 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "errata": errata, "corrects_run": run.get("parent_run_id") or "",
         "merged": merged, "two_level": two_level, "chart": chart, "warnings": warnings,
         "lone": ", ".join(lone) if merged else "",
+        "distribution": charts.distribution(ranked["index_pct"], m.bands, colours),
+        "band_legend": " · ".join(f"{b.code}: {band_label[b.code]} (≥ {fmt(b.min)})"
+                                  for b in sorted(m.bands, key=lambda b: -b.min)),
+        "units": unit_cards(m, computed, lang, cards),
     }
 
 
@@ -334,3 +362,61 @@ def build_validation_context(problems: pd.DataFrame, limit: int = 2000) -> dict:
                          str(int(v)) if k == "row" else str(v)) for k, v in p.items()})
     return {"lang": "vi", "errors": errors, "warnings": len(problems) - errors, "by_file": by_file,
             "problems": rows, "truncated": max(0, len(problems) - limit)}
+
+
+def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[dict]:
+    """One full scorecard per unit (units/<code>.pdf and the report's annex): fields with points, maximum,
+    lost points, component index, last year's and the group's best; every criterion; the distance to the
+    next band; a profile chart against the group's best."""
+    L = LABELS[lang]
+    d = m.decimals
+    fmt = lambda v: format_number(v, d, lang)  # noqa: E731
+    ranked = computed.ranked.set_index("unit_code")
+    leaves = {lf.code: lf for lf in m.leaves()}
+    crit = computed.criteria.assign(lost=computed.criteria["max_points"] - computed.criteria["points"])
+    crit_by_unit = {u: g for u, g in crit.groupby("unit_code", sort=False)}
+    prev = computed.checked.previous
+    prev = prev.drop_duplicates("unit_code").set_index("unit_code") if prev is not None and len(prev) else None
+    best = computed.ranked.groupby("group")[[f"{f.code}_pct" for f in m.fields]].max()
+    bands = sorted(m.bands, key=lambda b: b.min)
+    band_label = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
+    published = computed.results.set_index("unit_code")["index_pct"]
+    out = []
+    for card in cards:
+        code = card["unit_code"]
+        r = ranked.loc[code]
+        fields = []
+        for f in m.fields:
+            pct = float(r[f"{f.code}_pct"])
+            merged = bool(r["predecessors"])
+            if merged:
+                before = r.get(f"prev_{f.code}_pct_proforma", math.nan)
+            else:
+                before = prev.loc[code, f"{f.code}_pct"] if prev is not None and code in prev.index and \
+                    f"{f.code}_pct" in prev.columns else math.nan
+            change = (format_number(pct - before, d, lang, signed=True) + (L["proforma_mark"] if merged else "")
+                      if before is not None and not pd.isna(before) else "–")
+            fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(r[f"{f.code}_points"]),
+                           "max": fmt(f.max_points), "lost": fmt(f.max_points - r[f"{f.code}_points"]),
+                           "pct": fmt(pct), "pct_value": pct, "best_value": float(best.loc[r["group"], f"{f.code}_pct"]),
+                           "best": fmt(best.loc[r["group"], f"{f.code}_pct"]), "change": change, "heat": _heat(pct)})
+        mine = crit_by_unit[code]
+        criteria = [{"code": c.criterion_code, "name": leaves[c.criterion_code].criterion.name.get(lang),
+                     "source": L.get(f"source_{leaves[c.criterion_code].source}", leaves[c.criterion_code].source),
+                     "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost) if c.lost > 0 else "",
+                     "lost_css": "lost" if c.lost > 0 else ""} for c in mine.itertuples(index=False)]
+        index_published = float(published.loc[code])
+        higher = [b for b in bands if b.min > index_published + 1e-9]
+        if higher:
+            nb = higher[0]
+            need = (nb.min - index_published) / 100 * m.max_points
+            next_band = L["next_band"].format(points=fmt(need), band=band_label[nb.code])
+        else:
+            next_band = L["top_band"]
+        out.append({**card, "fields": fields, "criteria": criteria, "next_band": next_band,
+                    "prev_rank": "" if pd.isna(r["prev_rank"]) else str(int(r["prev_rank"])),
+                    "prev_index": (fmt(r["prev_index_proforma"]) + L["proforma_mark"] if r["predecessors"]
+                                   else fmt(r["prev_index_pct"])),
+                    "predecessors": r["predecessors"], "file_name": safe_filename(code, ".pdf"),
+                    "profile": charts.field_profile(fields)})
+    return out

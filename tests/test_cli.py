@@ -185,3 +185,43 @@ def test_archive_and_row_counts_are_complete(published):
     report = (out / "report.en.html").read_text(encoding="utf-8")
     sa = m["inputs"]["self_assessment"]
     assert f"{sa['rows_read']:,}" in report and sa["sha256"][:12] in report
+
+
+def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
+    from pypdf import PdfReader
+
+    from tasks.numbers import format_number
+    from tasks.text import safe_filename
+
+    _, out, _ = published
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    files = sorted(p.name for p in (out / "units").iterdir())
+    assert files == sorted(safe_filename(c, ".pdf") for c in results["unit_code"])
+    for r in results.itertuples(index=False):
+        reader = PdfReader(out / "units" / safe_filename(r.unit_code, ".pdf"))
+        assert len(reader.pages) <= 2, r.unit_code  # one page up to ~45 criteria
+        text = "".join(p.extract_text() for p in reader.pages)
+        assert r.unit_name in text and format_number(r.index_pct, 2, "vi") in text
+        assert f"{r.rank}/{r.rank_of}" in text
+        for font in reader.pages[0]["/Resources"]["/Font"].values():  # every font embedded
+            font = font.get_object()
+            if "/DescendantFonts" in font:
+                font = font["/DescendantFonts"][0].get_object()
+            descriptor = font["/FontDescriptor"].get_object()
+            assert any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3")), r.unit_code
+
+
+def test_report_charts_draw_every_unit_in_band_colours(published):
+    import re
+
+    _, out, _ = published
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    html = (out / "report.vi.html").read_text(encoding="utf-8")
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    bars = [s for s in svgs if "Chỉ số của các đơn vị" in s]
+    assert len(bars) == results["group"].nunique()
+    drawn = re.findall(r'text-anchor="end">([^<]+)</text>\s*<rect[^>]*fill="(#[0-9a-f]{6})"', " ".join(bars))
+    assert sorted(n for n, _ in drawn) == sorted(results["unit_name"])
+    from tasks.charts import BAND_COLOURS
+    assert {c for _, c in drawn} <= set(BAND_COLOURS)
+    assert any("Phân bố chỉ số" in s for s in svgs)
