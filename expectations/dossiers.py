@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.ingest import TABLE_COLUMNS, InputError
 from tasks.text import nfc
 
 #: failing rows listed in errors.csv per rule; the rest are counted in one more line
 EXAMPLES_PER_RULE = 200
+RAW_COLUMNS = TABLE_COLUMNS["dossiers"][0]  # the columns a raw dossier export must have
 COUNT_COLUMNS = ("received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized")
 _TRUE = "('1','true','yes','có','x')"
 _BOOL = "('1','0','true','false','yes','no','có','không','x','')"
@@ -69,7 +71,7 @@ DUPLICATE = SqlRule("id_duplicate", "dossier_id", "", "appears more than once: e
                     "bị lặp: mỗi hồ sơ chỉ được tính một lần")
 
 
-def _source(con, path, numbered: bool) -> str:
+def _source(path, numbered: bool) -> str:
     """The FROM clause; with `numbered`, a row number column `_rn` too (it costs a little: examples only)."""
     p = path.as_posix().replace("'", "''")
     if path.suffix.lower() == ".parquet":
@@ -101,8 +103,7 @@ def _typed(types: dict[str, str]) -> str:
     digitized, x_digitized = flag("digitized")
     resolved_text = ("CASE WHEN resolved_at IS NULL THEN '' ELSE 'x' END"
                      if types.get("resolved_at", "").startswith(("TIMESTAMP", "DATE")) else f"trim({text('resolved_at')})")
-    raw = ", ".join(f"CAST({c} AS VARCHAR) AS r_{c}" for c in ("dossier_id", "unit_code", "received_at", "due_at",
-                                                               "resolved_at", "online", "digitized"))
+    raw = ", ".join(f"CAST({c} AS VARCHAR) AS r_{c}" for c in RAW_COLUMNS)
     return f"""{text('dossier_id')} AS x_dossier_id, {text('unit_code')} AS x_unit_code,
         {ts('received_at')} AS t_received_at, {ts('due_at')} AS t_due_at,
         {ts('resolved_at')} AS t_resolved_at, {resolved_text} AS x_resolved_at,
@@ -128,18 +129,15 @@ def validate_and_aggregate(path, scored_units: set[str]) -> tuple[pd.DataFrame, 
     con.execute(f"SET threads = {max(4, 2 * (os.cpu_count() or 1))}")
     con.execute("SET enable_progress_bar = false")
     try:
-        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {_source(con, path, False)}").fetchall()}
-        missing = [c for c in ("dossier_id", "unit_code", "received_at", "due_at", "resolved_at", "online",
-                               "digitized") if c not in types]
+        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {_source(path, False)}").fetchall()}
+        missing = [c for c in RAW_COLUMNS if c not in types]
         if missing:
-            from tasks.ingest import InputError
-
             raise InputError(path.name, f"column(s) {', '.join(missing)} missing", column=missing[0], row=1,
                              vi=f"thiếu cột {', '.join(missing)}")
         con.register("scored", pd.DataFrame({"code": sorted(scored_units)}, dtype=object))
-        con.execute(f"CREATE TEMP VIEW d AS SELECT {_typed(types)} FROM {_source(con, path, False)}")
+        con.execute(f"CREATE TEMP VIEW d AS SELECT {_typed(types)} FROM {_source(path, False)}")
         con.execute(f"""CREATE TEMP VIEW d_rn AS SELECT *, x_unit_code IN (SELECT code FROM scored) AS t_known
-                        FROM (SELECT _rn, {_typed(types)} FROM {_source(con, path, True)})""")
+                        FROM (SELECT _rn, {_typed(types)} FROM {_source(path, True)})""")
         # one scan: counts per unit, month received and month resolved (rolled up both ways in pandas),
         # with every rule's failures; the dossier ids are read only by the duplicate check below
         row_rules = [r for r in RULES if r.name != "id_empty"]
@@ -160,9 +158,9 @@ def validate_and_aggregate(path, scored_units: set[str]) -> tuple[pd.DataFrame, 
         # (repeated hashes, and the hash of an empty id) are then counted on the strings themselves, so a
         # hash collision is never reported as a duplicate
         ids = con.execute(f"""
-            WITH h AS (SELECT {_HASH}(CAST(dossier_id AS VARCHAR)) AS h FROM {_source(con, path, False)} GROUP BY 1
+            WITH h AS (SELECT {_HASH}(CAST(dossier_id AS VARCHAR)) AS h FROM {_source(path, False)} GROUP BY 1
                        HAVING count(*) > 1 OR h IN ({_HASH}(''), {_HASH}(NULL::VARCHAR)))
-            SELECT coalesce(CAST(dossier_id AS VARCHAR), '') AS id, count(*) AS c FROM {_source(con, path, False)}
+            SELECT coalesce(CAST(dossier_id AS VARCHAR), '') AS id, count(*) AS c FROM {_source(path, False)}
             WHERE {_HASH}(CAST(dossier_id AS VARCHAR)) IN (SELECT h FROM h) GROUP BY 1""").df()
         failed["id_empty"] = int(ids.loc[ids["id"] == "", "c"].sum())
         dups = ids[(ids["id"] != "") & (ids["c"] > 1)]
@@ -174,9 +172,9 @@ def validate_and_aggregate(path, scored_units: set[str]) -> tuple[pd.DataFrame, 
         rejected = 0
         if any(failed.values()):
             bad = " OR ".join(f"coalesce({r.predicate}, false)" for r in (*RULES, UNKNOWN_UNIT))
-            rejected = con.execute(f"SELECT count(*) FROM d_rn WHERE {bad}").fetchone()[0]
+            rejected = con.execute(f"SELECT count(*) FROM d_rn WHERE {bad}").fetchall()[0][0]
         if extra:
-            problems += _duplicate_examples(con, path.name, extra)
+            problems += _duplicate_examples(con, path.name, dups["id"], extra)
         counts = {"rows_read": int(agg["n"].sum()), "rows_rejected": int(rejected) + extra}
     finally:
         con.close()
@@ -225,11 +223,13 @@ def _examples(con, file: str, rule: SqlRule, n: int) -> list[dict]:
     return [_problem(file, r[0], r[1], rule, r[2]) for r in rows] + _more(file, rule, n)
 
 
-def _duplicate_examples(con, file: str, extra: int) -> list[dict]:
+def _duplicate_examples(con, file: str, ids: pd.Series, extra: int) -> list[dict]:
+    """The repeated rows of the ids the duplicate check found (not searched for again)."""
+    con.register("dup_ids", pd.DataFrame({"id": ids.astype(object)}))
     rows = con.execute(f"""
         SELECT _rn, x_unit_code, x_dossier_id, first_rn FROM (
           SELECT _rn, x_unit_code, x_dossier_id, min(_rn) OVER (PARTITION BY x_dossier_id) AS first_rn
-          FROM d_rn WHERE x_dossier_id IN (SELECT x_dossier_id FROM d GROUP BY 1 HAVING count(*) > 1))
+          FROM d_rn WHERE x_dossier_id IN (SELECT id FROM dup_ids))
         WHERE _rn <> first_rn ORDER BY _rn LIMIT {EXAMPLES_PER_RULE}""").fetchall()
     out = [_problem(file, r[0], r[1], DUPLICATE, r[2], f"{DUPLICATE.en} (first on row {r[3]})",
                     f"{DUPLICATE.vi} (đã có ở dòng {r[3]})") for r in rows]
