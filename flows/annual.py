@@ -77,8 +77,8 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
         html = render.render_html(context)
         (staging / f"report.{lang}.html").write_text(html, encoding="utf-8")
         pairs.append((staging / f"report.{lang}.html", staging / f"report.{lang}.pdf"))
-        if lang == "vi":  # one scorecard per unit, for the department to send to each unit
-            unit_context = context
+        if lang == "vi":  # one scorecard per unit, in Vietnamese, for the department to send to each unit
+            unit_context = {**context, "units": report.unit_cards(m, computed, lang, context["cards"])}
     render.render_pdfs(pairs, workers=2)
     render.render_unit_pdfs(unit_context, staging / "units", workers=2)
 

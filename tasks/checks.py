@@ -98,6 +98,17 @@ def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: _Collector
     return ~dup
 
 
+def _unit_codes(t: pd.DataFrame, file: str, m: Methodology, registry: set[str], col: _Collector,
+                en_more: str = "", vi_more: str = "") -> pd.Series:
+    """Report codes that are empty or not a unit of the methodology's level; True where the code is known."""
+    ok = t["unit_code"].isin(registry)
+    col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
+                 f"is not a unit of level {m.level!r} in units.csv{en_more}",
+                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv{vi_more}")
+    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
+    return ok
+
+
 def check_units(t: pd.DataFrame, file: str, m: Methodology, col: _Collector) -> pd.DataFrame:
     for c in ("unit_code", "unit_name", "level", "group"):
         col.add_rows(file, t[t[c] == ""], c, "is empty; every unit needs a code, a name, a level and a group",
@@ -115,12 +126,8 @@ def check_units(t: pd.DataFrame, file: str, m: Methodology, col: _Collector) -> 
 def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collector) -> pd.DataFrame:
     leaves = {lf.code: lf for lf in m.leaves()}
     registry = set(scored["unit_code"])
-    ok = t["unit_code"].isin(registry)
-    other = ~ok & (t["unit_code"] != "")
-    col.add_rows(file, t[other], "unit_code",
-                 f"is not a unit of level {m.level!r} in units.csv, so it cannot be scored by {m.id}",
-                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv nên không chấm được theo {m.id}")
-    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
+    ok = _unit_codes(t, file, m, registry, col, f", so it cannot be scored by {m.id}",
+                     f" nên không chấm được theo {m.id}")
     crit_ok = t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
     for d in t[~crit_ok].to_dict("records"):
         c = d["criterion_code"]
@@ -168,11 +175,7 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
     for lf in survey:
         for q in lf.criterion.questions or ():
             scale_of.setdefault(q, set()).update(lf.criterion.answer_points or {})
-    ok = t["unit_code"].isin(set(scored["unit_code"]))
-    col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
-                 f"is not a unit of level {m.level!r} in units.csv",
-                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv")
-    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
+    ok = _unit_codes(t, file, m, set(scored["unit_code"]), col)
     col.add_rows(file, t[t["respondent_id"] == ""], "respondent_id", "is empty", vi="bị trống")
     unused = ~t["question_code"].isin(scale_of)
     if unused.any():
@@ -213,11 +216,7 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
 
 def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated: bool) -> pd.DataFrame:
     counts = ["received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"]
-    ok = t["unit_code"].isin(set(scored["unit_code"]))
-    col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
-                 f"is not a unit of level {m.level!r} in units.csv",
-                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv")
-    col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
+    ok = _unit_codes(t, file, m, set(scored["unit_code"]), col)
     period_ok = t["period"].astype(str).str.match(_PERIOD)
     col.add_rows(file, t[~period_ok], "period", "must be a month written YYYY-MM, e.g. 2024-03",
                  vi="phải là tháng dạng YYYY-MM, ví dụ 2024-03")

@@ -51,15 +51,18 @@ def _pdf_job(args: tuple[str, str]) -> str:
     return pdf_path
 
 
-def render_pdfs(pairs: list[tuple[Path, Path]], workers: int = 2) -> None:
-    """HTML files to PDF files, in separate processes (WeasyPrint is CPU-bound and holds its memory)."""
-    jobs = [(str(h), str(p)) for h, p in pairs]
-    if workers <= 1 or len(jobs) == 1:
-        for job in jobs:
-            _pdf_job(job)
-        return
+def _in_processes(fn, jobs: list, workers: int) -> list:
+    """`fn` over `jobs` in up to `workers` processes (WeasyPrint is CPU-bound and holds its memory); in this
+    process when one is enough."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(job) for job in jobs]
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        list(pool.map(_pdf_job, jobs))
+        return list(pool.map(fn, jobs))
+
+
+def render_pdfs(pairs: list[tuple[Path, Path]], workers: int = 2) -> None:
+    """HTML files to PDF files, one process per file up to `workers`."""
+    _in_processes(_pdf_job, [(str(h), str(p)) for h, p in pairs], workers)
 
 
 def _unit_pdf_job(args: tuple[str, list[tuple[str, str]]]) -> list[str]:
@@ -97,12 +100,7 @@ def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path
             continue
         html = render_html({**context, "units": chunk}, template="unit.html.jinja")
         jobs.append((html, [(f"unit-{u['file_name']}", str(inside(folder, u["file_name"]))) for u in chunk]))
-    if n == 1:
-        written = [p for job in jobs for p in _unit_pdf_job(job)]
-    else:
-        with ProcessPoolExecutor(max_workers=n) as pool:
-            written = [p for done in pool.map(_unit_pdf_job, jobs) for p in done]
-    return [Path(p) for p in written]
+    return [Path(p) for done in _in_processes(_unit_pdf_job, jobs, n) for p in done]
 
 
 def _json_value(v):

@@ -320,7 +320,6 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "distribution": charts.distribution(ranked["index_pct"], m.bands, colours),
         "band_legend": " · ".join(f"{b.code}: {band_label[b.code]} (≥ {fmt(b.min)})"
                                   for b in sorted(m.bands, key=lambda b: -b.min)),
-        "units": unit_cards(m, computed, lang, cards),
     }
 
 

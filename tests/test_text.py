@@ -2,7 +2,10 @@
 
 import unicodedata
 
-from tasks.text import name_key, nfc, vi_sort_key
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tasks.text import inside, name_key, nfc, safe_filename, vi_sort_key
 
 
 def test_nfc_and_name_key_match_decomposed_names():
@@ -19,12 +22,6 @@ def test_vietnamese_alphabetical_order():
                                               "Dương Quang", "Đông Cẩm"]
     # tones order after the letters: a, à, ả, ã, á, ạ
     assert sorted(["ạ", "á", "ã", "ả", "à", "a"], key=vi_sort_key) == ["a", "à", "ả", "ã", "á", "ạ"]
-
-
-from hypothesis import given
-from hypothesis import strategies as st
-
-from tasks.text import inside, safe_filename
 
 
 @given(st.text(min_size=0, max_size=120))
