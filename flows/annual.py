@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
@@ -26,13 +27,49 @@ from tasks.ranking import published_criteria, published_proforma, published_resu
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
-# Caching across runs is keyed on content hashes in the scale-out issue; until then nothing is cached.
+
+
+def _code_fingerprint() -> str:
+    """SHA-256 of the project's Python sources and bundled config: any code change invalidates the cache,
+    committed or not (git describe alone would miss an edit in a dirty tree)."""
+    root = CONFIG_DIR.parent
+    h = hashlib.sha256()
+    for folder in ("flows", "tasks", "expectations", "config"):
+        for f in sorted((root / folder).rglob("*")):
+            if f.is_file() and f.suffix in (".py", ".yaml"):
+                h.update(f"{f.relative_to(root)}\n".encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+CODE_FINGERPRINT = _code_fingerprint()
+
+
+def content_key(context, parameters: dict) -> str:
+    """The cache key of a computing step: the step's name, the SHA-256 of every archived input file (the
+    methodology, index.yaml and previous results included) and the code's fingerprint. The same inputs and
+    code reuse the stored result; a corrected file, another methodology or changed code never do."""
+    bundle = parameters["bundle"] if "bundle" in parameters else parameters["inputs"]
+    files = sorted((f.role, f.sha256) for f in bundle.files)
+    text = "\n".join([context.task.name, CODE_FINGERPRINT, *(f"{r}:{h}" for r, h in files)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Reading, archiving, rendering and publishing always run (they write this run's files); the computing steps
+# persist their results under content_key, so an unchanged rerun reuses them and a corrected one cannot.
+CACHED = {"cache_key_fn": content_key, "persist_result": True}
 locate_inputs = task(ingest.locate_inputs, name="locate inputs", cache_policy=NO_CACHE)
 archive_inputs = task(ingest.archive_inputs, name="archive inputs", cache_policy=NO_CACHE, retries=2,
                       retry_delay_seconds=2)
 read_inputs = task(ingest.read_inputs, name="read inputs", cache_policy=NO_CACHE)
 # the GX suites (expectations/) and the typing and cross-table checks of tasks/checks.py, merged
-validate = task(partial(check_with_gx, raise_on_error=False), name="validate", cache_policy=NO_CACHE)
+
+
+def _validate(bundle):
+    return check_with_gx(bundle, raise_on_error=False)
+
+
+validate = task(_validate, name="validate", **CACHED)
 
 
 def _invalid(exc: Exception, n: int, path: Path):
@@ -40,8 +77,8 @@ def _invalid(exc: Exception, n: int, path: Path):
     exits 2) and without a traceback in the log — the problems are in validation/errors.csv."""
     get_run_logger().error(f"validation failed: {n} error(s); nothing was published; see {path}")
     return Failed(message=f"validation failed: {n} error(s); see {path}", data=exc)
-score = task(compute.score, name="score", cache_policy=NO_CACHE)
-rank = task(compute.rank, name="rank", cache_policy=NO_CACHE)
+score = task(compute.score, name="score", **CACHED)
+rank = task(compute.rank, name="rank", **CACHED)
 
 
 def _inputs_digest(files) -> str:
@@ -53,7 +90,9 @@ def _inputs_digest(files) -> str:
 
 @task(name="render outputs", cache_policy=NO_CACHE)
 def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
-                   changes: pd.DataFrame | None = None) -> None:
+                   changes: pd.DataFrame | None = None, workers: int = 2, unit_pdfs: bool = True) -> None:
+    """Every published file. `workers`: processes for the PDFs (1 inside a Dask worker, which already is
+    one of several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
     m = bundle.methodology
     render.write_csv(computed.results, staging / "results.csv")
     render.write_csv(computed.criteria_published, staging / "criteria.csv")
@@ -79,8 +118,9 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
         pairs.append((staging / f"report.{lang}.html", staging / f"report.{lang}.pdf"))
         if lang == "vi":  # one scorecard per unit, in Vietnamese, for the department to send to each unit
             unit_context = {**context, "units": report.unit_cards(m, computed, lang, context["cards"])}
-    render.render_pdfs(pairs, workers=2)
-    render.render_unit_pdfs(unit_context, staging / "units", workers=2)
+    render.render_pdfs(pairs, workers=workers)
+    if unit_pdfs:
+        render.render_unit_pdfs(unit_context, staging / "units", workers=workers)
 
 
 def _problem_summary(problems: pd.DataFrame, limit: int = 25) -> str:
@@ -102,8 +142,10 @@ def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
 @flow(name="parindex-annual-run")
 def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                parent_run_id: str | None = None, previous_publication: str | None = None,
-               corrections_applied: list[dict] | None = None) -> dict:
-    """Publish the PAR Index for one input folder into `out`; return a summary of the publication.
+               corrections_applied: list[dict] | None = None, render_workers: int = 2,
+               unit_pdfs: bool = True) -> dict:
+    """Publish the PAR Index for one input folder into `out`; return a summary of the publication (with
+    the seconds each stage took, for the benchmark).
 
     Raises compute.ValidationFailed (exit 2 in the CLI) with `out/validation/errors.csv` written when the
     inputs have errors; anything published earlier in `out` is then left as it was.
@@ -120,11 +162,20 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     report_date = datetime.fromtimestamp(int(epoch), UTC) if epoch else started
     staging = publishing.make_staging(out_dir, run_id)
     url = db or store.default_url(out_dir)
+    stages: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        stages[name] = round(stages.get(name, 0.0) + now - clock[0], 3)
+        clock[0] = now
+
     try:
         try:
             roles = locate_inputs(Path(inputs), CONFIG_DIR)
             archived = archive_inputs(roles, staging)
             bundle = read_inputs(staging, archived)
+            lap("ingest")
         except (ingest.InputError, MethodologyError) as exc:
             problem = {"file": getattr(exc, "file", str(inputs)), "row": getattr(exc, "row", None),
                        "unit_code": "", "column": getattr(exc, "column", ""), "value": "",
@@ -138,12 +189,14 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             shutil.rmtree(staging, ignore_errors=True)
             return _invalid(compute.InputsUnreadable(rows), len(rows), path)
         checked = validate(bundle)
+        lap("validate")
         if checked.errors:
             path = _fail_validation(out_dir, checked.problems_frame())
             shutil.rmtree(staging, ignore_errors=True)
             return _invalid(compute.ValidationFailed(checked), len(checked.errors), path)
         criteria, totals, rates = score(bundle, checked)
         ranked = rank(bundle, checked, totals)
+        lap("score_rank")
         checked.problems = checked.problems + plausibility_warnings(ranked)
         m = bundle.methodology
         computed = compute.Computed(checked, criteria, ranked, rates, published_results(m, ranked),
@@ -158,7 +211,9 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         if previous_publication:  # a rerun: the errata table against the publication it corrects
             changes = publishing.changes_against(Path(previous_publication), bundle, computed)
             render.write_csv(changes, staging / "changes.csv")
-        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date}, changes)
+        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date}, changes,
+                       workers=render_workers, unit_pdfs=unit_pdfs)
+        lap("render")
         finished = datetime.now(UTC).replace(microsecond=0)
         manifest = {
             "run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
@@ -175,13 +230,40 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
         publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished}, corrections_applied)
         publishing.write_validation(out_dir, checked.problems_frame(), _problem_summary(checked.problems_frame()))
+        lap("store_publish")
+        _artifacts(run, computed, out_dir, changes, m.decimals)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     logger.info(f"published version {version} of {m.id}: {len(ranked)} units in {out_dir}")
     return {"run_id": run_id, "version": version, "out": str(out_dir), "units": len(ranked),
             "changes": None if changes is None else len(changes),
-            "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url)}
+            "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url),
+            "province": run["province"], "level": m.level, "year": m.year, "stages": stages}
+
+
+def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd.DataFrame | None,
+               d: int) -> None:
+    """A markdown summary and the ranking table on the flow run, for the Prefect UI (Artifacts tab)."""
+    from tasks.numbers import format_number as fmt
+
+    res = computed.results
+    top = res.sort_values(["rank", "unit_code"]).iloc[0]
+    bottom = res.sort_values(["rank", "unit_code"]).iloc[-1]
+    key = "-".join(["parindex", str(run["year"]), run["level"]])
+    lines = [f"## {run['province']} — {run['level']} {run['year']}, version {run['version']}",
+             f"- units: {len(res)}; average index {fmt(res['index_pct'].mean(), d, 'en')} %",
+             f"- first: {top['unit_name']} ({fmt(top['index_pct'], d, 'en')} %); "
+             f"last: {bottom['unit_name']} ({fmt(bottom['index_pct'], d, 'en')} %)",
+             f"- published in `{out_dir}`; run `{run['run_id']}`; inputs `{run['inputs_sha256'][:16]}…`"]
+    if changes is not None:
+        lines.append(f"- corrects run `{run['parent_run_id']}`: {len(changes)} changed row(s)")
+    create_markdown_artifact("\n".join(lines), key=f"{key}-summary", description="PAR Index run summary")
+    cols = [c for c in ("rank", "unit_code", "unit_name", "group", "total_points", "index_pct", "band",
+                        "rank_change") if c in res.columns]
+    rows = res.sort_values(["group", "rank", "unit_code"])[cols]
+    create_table_artifact(rows.astype(object).where(rows.notna(), None).to_dict("records"), key=f"{key}-ranking",
+                          description="Ranking (results.csv)")
 
 
 @task(name="publish", cache_policy=NO_CACHE)

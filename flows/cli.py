@@ -53,8 +53,18 @@ def cmd_sample(args) -> int:
     from tasks.sample import write_sample
 
     try:
-        folders = write_sample(Path(args.out), province=args.province, year=args.year, years=args.years,
-                               seed=args.seed, scale=args.scale)
+        national = args.scale == "national"
+        year = args.year or (2026 if national else 2024)
+        kwargs = {"raw_rows": args.raw_rows} if national and args.raw_rows is not None else {}
+        if national and args.provinces:
+            kwargs["provinces"] = args.provinces.split(",")
+        if national:
+            from tasks.sample import write_national_sample
+
+            folders = write_national_sample(Path(args.out), year=year, years=args.years, seed=args.seed, **kwargs)
+        else:
+            folders = write_sample(Path(args.out), province=args.province, year=year, years=args.years,
+                                   seed=args.seed)
     except (ValueError, NotImplementedError) as exc:  # an unknown province, a year it did not exist …
         sys.stderr.write(f"parindex sample: {exc}\n")
         return EXIT_FAILED
@@ -92,6 +102,38 @@ def cmd_rerun(args) -> int:
     return _run_guarded(go, out)
 
 
+def cmd_national(args) -> int:
+    from flows.national import NationalRunFailed, national_run, task_runner
+
+    runner = task_runner("sequential" if args.sequential else "dask", args.scheduler, args.workers)
+    try:
+        summary = national_run.with_options(task_runner=runner)(
+            inputs=str(args.inputs), out=str(args.out), db=args.db, unit_pdfs=args.unit_pdfs)
+    except NationalRunFailed as exc:
+        sys.stderr.write(f"parindex national: {exc}\nThe other provinces were published; see "
+                         f"{Path(args.out) / 'national.md'}\n")
+        return EXIT_FAILED
+    except FileNotFoundError as exc:
+        sys.stderr.write(f"parindex national: {exc}\n")
+        return EXIT_FAILED
+    print(f"Published {summary['publications']} publications of {summary['provinces']} provinces "
+          f"({summary['units']} units) in {summary['out']} in {summary['wall_s']:.0f} s")
+    print(f"Overview: {Path(summary['out']) / 'national.csv'}")
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from flows.deploy import serve
+
+    if not os.environ.get("PREFECT_API_URL"):
+        sys.stderr.write("parindex serve: set PREFECT_API_URL to a running Prefect server first, e.g.\n"
+                         "  prefect server start   # in another terminal; UI at http://127.0.0.1:4200\n"
+                         "  export PREFECT_API_URL=http://127.0.0.1:4200/api\n")
+        return EXIT_FAILED
+    serve(args.inputs_root, args.out_root, args.db, args.cron, args.national_inputs)
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from flows.demo import demo
 
@@ -107,10 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write synthetic input folders for a real province's units")
     s.add_argument("--out", required=True, help="folder to write DIR/<year>/<level>/ into")
     s.add_argument("--province", default="hai-duong", help="a province in config/provinces (default hai-duong)")
-    s.add_argument("--year", type=int, default=2024, help="the last year (default 2024)")
+    s.add_argument("--year", type=int, default=None,
+                   help="the last year (default 2024; 2026 at national scale)")
     s.add_argument("--years", type=int, default=2, help="how many years ending at --year (default 2)")
     s.add_argument("--seed", type=int, default=20240, help="random seed; the same seed writes the same files")
-    s.add_argument("--scale", choices=["province", "national"], default="province")
+    s.add_argument("--scale", choices=["province", "national"], default="province",
+                   help="province: one province (--province); national: all 34 provinces and 3,321 communes "
+                        "of the 2025 registry, DIR/<year>/<province>/<level>/")
+    s.add_argument("--raw-rows", type=int, default=None,
+                   help="national: per-dossier records in the last year, all provinces (default 20,000,000)")
+    s.add_argument("--provinces", default=None,
+                   help="national: only these province slugs, comma-separated (e.g. lai-chau,hue)")
     s.set_defaults(fn=cmd_sample)
 
     r = sub.add_parser("run", help="the annual run: ingest, validate, score, rank, store, render")
@@ -128,6 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="who authorised the corrections (recorded with each; default $USER); a corrections "
                          "file may also give an `author` column")
     rr.set_defaults(fn=cmd_rerun)
+
+    n = sub.add_parser("national", help="every province of a national input tree, one sub-flow per province "
+                                         "on a Dask cluster")
+    n.add_argument("--inputs", required=True, help="DIR/<year> holding <province>/<level>/ input folders")
+    n.add_argument("--out", required=True, help="output folder: OUT/<province>/<level>/ and national.csv")
+    n.add_argument("--db", default=None, help="one SQLAlchemy URL for all provinces (PostgreSQL in production); "
+                                              "default an SQLite file per province")
+    n.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
+    n.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (tcp://host:8786) "
+                                                     "instead of a local cluster")
+    n.add_argument("--sequential", action="store_true", help="one province after another, in this process")
+    n.add_argument("--unit-pdfs", action="store_true", help="also write units/<code>.pdf for every unit")
+    n.set_defaults(fn=cmd_national)
+
+    sv = sub.add_parser("serve", help="serve the yearly schedule and the rerun deployment to a Prefect server")
+    sv.add_argument("--inputs-root", required=True, help="folder holding <year>/<level>/ input folders")
+    sv.add_argument("--out-root", required=True, help="folder to publish <year>/<level>/ into")
+    sv.add_argument("--db", default=None, help="SQLAlchemy URL for every run (PostgreSQL in production)")
+    sv.add_argument("--cron", default="0 7 15 1 *",
+                    help="when the yearly run starts, in Asia/Ho_Chi_Minh time (default 07:00 on 15 January)")
+    sv.add_argument("--national-inputs", default=None, help="also serve a national deployment for DIR/<year>")
+    sv.set_defaults(fn=cmd_serve)
 
     d = sub.add_parser("demo", help="sample, run and rerun the bundled province; print where the report is")
     d.add_argument("--out", default="demo-output", help="folder for everything (default demo-output)")

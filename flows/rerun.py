@@ -47,10 +47,11 @@ def _fail(out_dir: Path, rows: list[dict]) -> None:
 
 
 @flow(name="parindex-rerun")
-def rerun(*args, **kwargs):
-    """Publish version n+1 of a published run with corrections applied (see _rerun)."""
+def rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None):
+    """Publish version n+1 of the run published in `from_dir` with `corrections` (CSV or XLSX) applied, into
+    the new folder `out` (see _rerun)."""
     try:
-        return _rerun(*args, **kwargs)
+        return _rerun(from_dir, corrections, out, db, author)
     except _Refused as refused:  # invalid corrections: Failed state, no traceback in the log
         return refused.state
 

@@ -142,11 +142,12 @@ def make_self_assessment(m: Methodology, units: pd.DataFrame, q: np.ndarray, rng
     return pd.DataFrame(rows)
 
 
-def make_survey(m: Methodology, units: pd.DataFrame, q: np.ndarray, rng) -> pd.DataFrame:
+def make_survey(m: Methodology, units: pd.DataFrame, q: np.ndarray, rng,
+                respondents: tuple[int, int] = (36, 61)) -> pd.DataFrame:
     questions = sorted({qq for lf in m.leaves() if lf.source == "survey" for qq in lf.criterion.questions})
     parts = []
     for ui, unit in enumerate(units["unit_code"]):
-        n = int(rng.integers(36, 61))
+        n = int(rng.integers(*respondents))
         centre = 1 + 4 * np.clip(q[ui] + rng.normal(0, 0.04), 0, 1)
         qbias = rng.normal(0, 0.25, len(questions))
         ans = np.clip(np.rint(centre + qbias[None, :] + rng.normal(0, 0.75, (n, len(questions)))), 1, 5)
@@ -220,9 +221,10 @@ def make_deductions(units, rng) -> pd.DataFrame:
 def write_sample(out: Path, province: str = "hai-duong", year: int = 2024, years: int = 2, seed: int = 20240,
                  scale: str = "province", levels: tuple[str, ...] | None = None) -> list[Path]:
     """Write `out/<year>/<level>/` input folders for `years` years ending at `year`; return the folders."""
+    if scale == "national":
+        return write_national_sample(Path(out), year=year, years=years, seed=seed)
     if scale != "province":
-        raise NotImplementedError("--scale national is not built yet (see the scale-out issue); "
-                                  "use --scale province")
+        raise ValueError(f"unknown scale {scale!r}: province or national")
     p = load_province(province)
     if p.registry == "current":
         return _successor_sample(Path(out), p, year, years, seed)
@@ -260,7 +262,10 @@ def published_results_of(folder: Path) -> pd.DataFrame:
 
 
 def _write_folder(folder: Path, p: Province, level: str, y: int, yi: int, units: pd.DataFrame, q: np.ndarray,
-                  seed: int, previous: pd.DataFrame | None, lineage: pd.DataFrame | None) -> None:
+                  seed: int, previous: pd.DataFrame | None, lineage: pd.DataFrame | None,
+                  raw_rows: int | None = None, respondents: tuple[int, int] = (36, 61)) -> None:
+    """One input folder. `raw_rows`: that many per-dossier records (Parquet) instead of the level's usual
+    dossier file (national scale); `respondents`: the range of survey respondents per unit."""
     folder.mkdir(parents=True, exist_ok=True)
     text = methodology_text(p, level, y)
     m = parse_methodology(text, f"{level}-{y}")
@@ -278,9 +283,12 @@ def _write_folder(folder: Path, p: Province, level: str, y: int, yi: int, units:
         lineage.to_csv(folder / "lineage.csv", index=False)
     units.to_csv(folder / "units.csv", index=False)
     make_self_assessment(m, units, q, rng).to_csv(folder / "self_assessment.csv", index=False)
-    make_survey(m, units, q, rng).to_csv(folder / "survey_responses.csv", index=False)
+    make_survey(m, units, q, rng, respondents).to_csv(folder / "survey_responses.csv", index=False)
     per_month = PROFILE[level][2]
-    if level == "department":  # departments send per-dossier records; the others monthly statistics
+    if raw_rows is not None:
+        write_raw_dossiers(folder / "dossiers.parquet", units["unit_code"].tolist(), q, y, raw_rows, seed,
+                           year_index=yi)
+    elif level == "department":  # departments send per-dossier records; the others monthly statistics
         make_raw_dossiers(units, q, y, yi, per_month, rng).to_parquet(folder / "dossiers.parquet", index=False)
     else:
         make_dossier_stats(units, q, y, yi, per_month, rng).to_csv(folder / "dossier_stats.csv", index=False)
@@ -463,3 +471,78 @@ def write_raw_dossiers(path: Path, unit_codes: list[str], q: np.ndarray, year: i
             writer.write_table(table)
             written += n
     return written
+
+
+def national_provinces() -> list[Province]:
+    """The 34 provinces of the 2025 registry, each with the national sample's departments and methodology."""
+    from vietnamadminunits.database import query
+
+    from tasks.text import ascii_slug
+
+    d = yaml.safe_load((CONFIG_DIR / "provinces" / "national.yaml").read_text(encoding="utf-8"))
+    rows = query("SELECT DISTINCT provinceCode, province, provinceShort FROM admin_units ORDER BY provinceCode")
+    return [Province(ascii_slug(r["provinceShort"]), r["province"], r["provinceShort"], "current", 2100,
+                     d["methodology"], d["groups"], d["departments"], gso_code=str(r["provinceCode"]),
+                     first_year=int(d["first_year"]), levels=tuple(d["levels"]))
+            for r in rows]
+
+
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """`total` split in proportion to `weights`, largest remainders first: the parts sum to `total`."""
+    w = np.asarray(weights, dtype=float)
+    exact = total * w / w.sum()
+    parts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - parts), kind="stable")[: total - parts.sum()]:
+        parts[i] += 1
+    return parts.tolist()
+
+
+def _national_province(args: tuple) -> list[Path]:
+    out, p, span, seed, raw = args
+    units_by_level = current_units(p)
+    pseed = seed * 1000 + int(p.gso_code)  # every province its own draws, the same for a seed
+    written = []
+    for level in p.levels:
+        units = units_by_level[level]
+        quality = _quality(pseed, units, level, span)
+        previous = None
+        for yi, y in enumerate(span):
+            folder = out / str(y) / p.slug / level
+            last = yi == len(span) - 1
+            _write_folder(folder, p, level, y, yi, units, quality[y], pseed, previous, None,
+                          raw_rows=raw[level] if last else None, respondents=(60, 91))
+            written.append(folder)
+            if not last:
+                previous = published_results_of(folder)
+    return written
+
+
+def write_national_sample(out: Path, year: int = 2026, years: int = 2, seed: int = 20240,
+                          raw_rows: int = 20_000_000, provinces: list[str] | None = None,
+                          workers: int = 2) -> list[Path]:
+    """`out/<year>/<province-slug>/<level>/` input folders for every province of the 2025 registry (or the
+    `provinces` slugs given): departments and all 3,321 communes, about 3.4 M survey answers and, in the
+    last year, `raw_rows` per-dossier records shared out by units (Parquet, one file per folder). The years
+    before the last get the usual monthly statistics and feed the last year's `previous_results`."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    span = list(range(year - years + 1, year + 1))
+    if span[0] < 2025:
+        raise ValueError("the national sample uses the 2025 registry (34 provinces, no districts): ask for "
+                         f"years from 2025 (--year {year} --years {years} starts in {span[0]})")
+    chosen = national_provinces()
+    if provinces:
+        unknown = set(provinces) - {p.slug for p in chosen}
+        if unknown:
+            raise ValueError(f"no province {sorted(unknown)} in the 2025 registry")
+        chosen = [p for p in chosen if p.slug in provinces]
+    units = {p.slug: current_units(p) for p in chosen}
+    keys = [(p.slug, level) for p in chosen for level in p.levels]
+    rows = dict(zip(keys, _shares(raw_rows, [len(units[s][lv]) for s, lv in keys]), strict=True))
+    jobs = [(Path(out), p, span, seed, {lv: rows[(p.slug, lv)] for lv in p.levels}) for p in chosen]
+    if workers <= 1:
+        done = [_national_province(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = list(pool.map(_national_province, jobs))
+    return [f for folders in done for f in folders]

@@ -71,3 +71,10 @@ def inside(folder, name: str):
     if root not in target.parents:
         raise ValueError(f"refusing to write {name!r} outside {root}")
     return target
+
+
+def ascii_slug(name: str) -> str:
+    """`Hồ Chí Minh` → `ho-chi-minh`: a folder name without diacritics (đ → d)."""
+    base = unicodedata.normalize("NFD", nfc(name).replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(ch for ch in base if not unicodedata.combining(ch)).lower()
+    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")

@@ -1,0 +1,138 @@
+"""The national run: one `parindex-province` sub-flow per province, run concurrently by a Prefect task runner.
+
+`parindex national --inputs DIR/<year> --out OUT` finds `DIR/<year>/<province>/<level>/` input folders (as
+`parindex sample --scale national` writes them), runs the annual flow for each level of a province inside
+that province's sub-flow, and writes `OUT/<province>/<level>/` publications plus a national overview
+(`OUT/national.csv`, `OUT/national.md`). The engine is `prefect-dask`: a `dask.distributed` LocalCluster of
+worker processes by default, or a running cluster given by its scheduler address; `sequential=True` runs
+the same sub-flows one after another in this process (the reference the Dask path must agree with).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.annual import annual_run
+
+
+class NationalRunFailed(RuntimeError):
+    """Some provinces did not publish; the others did (each publication is complete or absent)."""
+
+
+def province_folders(inputs: Path) -> dict[str, list[Path]]:
+    """`{province slug: [level folders]}` under a national input tree, in a stable order."""
+    found: dict[str, list[Path]] = {}
+    for index in sorted(Path(inputs).glob("*/*/index.yaml")):
+        found.setdefault(index.parent.parent.name, []).append(index.parent)
+    if not found:
+        raise FileNotFoundError(f"{inputs} has no <province>/<level>/index.yaml folders "
+                                "(`parindex sample --scale national` writes them)")
+    return found
+
+
+@flow(name="parindex-province")
+def province_run(province: str, folders: list[str], out: str, db: str | None = None,
+                 unit_pdfs: bool = False, render_workers: int = 1) -> list[dict]:
+    """Publish every level of one province: `out/<level>/` for each input folder, in one database."""
+    out_dir = Path(out)
+    db = db or f"sqlite:///{(out_dir / 'parindex.sqlite').resolve()}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [annual_run(inputs=folder, out=str(out_dir / Path(folder).name), db=db, unit_pdfs=unit_pdfs,
+                       render_workers=render_workers) for folder in folders]
+
+
+@task(name="province", cache_policy=NO_CACHE)
+def run_province(province: str, folders: list[str], out: str, db: str | None, unit_pdfs: bool,
+                 render_workers: int) -> dict:
+    """One province's sub-flow, as a unit of work for the task runner; a failure is reported, not raised,
+    so that one province's bad inputs do not stop the other provinces."""
+    started = time.perf_counter()
+    try:
+        runs = province_run(province, folders, out, db, unit_pdfs, render_workers)
+        return {"province": province, "ok": True, "runs": runs,
+                "seconds": round(time.perf_counter() - started, 3)}
+    except Exception as exc:  # noqa: BLE001 — reported in the overview and the flow fails at the end
+        return {"province": province, "ok": False, "error": f"{type(exc).__name__}: {exc}", "runs": [],
+                "seconds": round(time.perf_counter() - started, 3)}
+
+
+def overview(done: list[dict]) -> pd.DataFrame:
+    """One row per province and level: units, average / highest / lowest index, the leader, and where."""
+    rows = []
+    for d in done:
+        for r in d["runs"]:
+            res = pd.read_csv(Path(r["out"]) / "results.csv", dtype={"unit_code": str})
+            best = res.sort_values(["index_pct", "unit_code"], ascending=[False, True]).iloc[0]
+            rows.append({"province_slug": d["province"], "province": r["province"], "level": r["level"],
+                         "year": r["year"], "units": len(res), "average_index": round(res["index_pct"].mean(), 2),
+                         "highest_index": res["index_pct"].max(), "lowest_index": res["index_pct"].min(),
+                         "leader": best["unit_name"], "run_id": r["run_id"], "out": r["out"]})
+    return pd.DataFrame(rows)
+
+
+@flow(name="parindex-national-run")
+def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool = False,
+                 render_workers: int = 1, provinces: list[str] | None = None) -> dict:
+    """Publish every province under `inputs` into `out/<province>/<level>/`; one sub-flow per province on
+    this flow's task runner. `db`: one database for all (PostgreSQL in production); default an SQLite file
+    per province. Unit PDFs are off by default at this scale (the scorecards stay in each report)."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    found = province_folders(Path(inputs))
+    if provinces:
+        found = {p: f for p, f in found.items() if p in set(provinces)}
+    out_dir = Path(out).resolve()
+    futures = [run_province.submit(p, [str(f) for f in folders], str(out_dir / p), db, unit_pdfs, render_workers)
+               for p, folders in found.items()]
+    done = [f.result() for f in futures]
+    failed = [d for d in done if not d["ok"]]
+    table = overview(done)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "national.csv", index=False, lineterminator="\n")
+    stages: dict[str, float] = {}
+    for d in done:
+        for r in d["runs"]:
+            for k, v in r["stages"].items():
+                stages[k] = round(stages.get(k, 0.0) + v, 3)
+    lines = [f"# PAR Index, national run: {len(done) - len(failed)} of {len(done)} provinces published",
+             f"- units: {int(table['units'].sum()) if len(table) else 0}; publications: {len(table)}; "
+             f"wall {time.perf_counter() - started:.1f} s", ""]
+    lines += [f"- **{d['province']}** failed: {d['error']}" for d in failed]
+    (out_dir / "national.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    create_markdown_artifact("\n".join(lines), key="parindex-national-summary",
+                             description="National run summary")
+    if len(table):
+        create_table_artifact(table.drop(columns=["out"]).to_dict("records"), key="parindex-national-overview",
+                              description="Provinces and levels published")
+    if failed:
+        raise NationalRunFailed(f"{len(failed)} province(s) failed: " +
+                                "; ".join(f"{d['province']}: {d['error']}" for d in failed))
+    logger.info(f"national run: {len(done)} provinces, {int(table['units'].sum())} units in {out_dir}")
+    return {"out": str(out_dir), "provinces": len(done), "publications": len(table),
+            "units": int(table["units"].sum()), "stages_cpu_s": stages,
+            "province_seconds": {d["province"]: d["seconds"] for d in done},
+            "wall_s": round(time.perf_counter() - started, 3)}
+
+
+def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int = 2):
+    """The task runner for `national_run.with_options(task_runner=...)`.
+
+    dask: a `dask.distributed` LocalCluster of `workers` single-threaded processes, or the running cluster at
+    `scheduler` (`tcp://host:8786`); sequential: one province at a time in this process.
+    """
+    if mode == "sequential":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    if scheduler:
+        return DaskTaskRunner(address=scheduler)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                          "dashboard_address": None})

@@ -1,0 +1,210 @@
+"""The national scale: the sample of the 2025 registry, one sub-flow per province on Dask (same results as
+sequentially), one province's failure not stopping the others, content-hash caching, schedules, artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from tests.helpers import edit_csv
+from tests.test_cli import parindex
+
+PROVINCES = ["lai-chau", "hue"]  # the two smallest provinces of the 2025 registry (38 and 40 communes)
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory) -> Path:
+    from tasks.sample import write_national_sample
+
+    root = tmp_path_factory.mktemp("national")
+    write_national_sample(root, year=2026, years=2, raw_rows=30_000, provinces=PROVINCES, workers=1)
+    return root
+
+
+def test_national_sample_has_the_registry_units_and_exact_volumes(national, tmp_path):
+    from vietnamadminunits.database import query
+
+    for slug, short in (("lai-chau", "Lai Châu"), ("hue", "Huế")):
+        communes = pd.read_csv(national / "2026" / slug / "commune" / "units.csv", dtype=str)
+        registry = pd.DataFrame(query(f"SELECT wardCode, ward FROM admin_units WHERE provinceShort = '{short}'"))
+        assert sorted(communes["unit_code"]) == sorted(registry["wardCode"])
+        assert set(communes["unit_name"]) == set(registry["ward"])
+        assert (communes["level"] == "commune").all()
+        deps = pd.read_csv(national / "2026" / slug / "department" / "units.csv", dtype=str)
+        assert len(deps) == 12 and deps["unit_code"].is_unique
+        assert (national / "2026" / slug / "commune" / "previous_results.csv").is_file()
+        assert not (national / "2025" / slug / "commune" / "previous_results.csv").exists()
+        survey = pd.read_csv(national / "2026" / slug / "commune" / "survey_responses.csv", dtype=str)
+        per_unit = survey.groupby("unit_code")["respondent_id"].nunique()
+        assert per_unit.between(60, 90).all() and len(per_unit) == len(communes)
+    raw = pd.concat(pd.read_parquet(p, columns=["dossier_id", "unit_code"])
+                    for p in sorted((national / "2026").glob("*/*/dossiers.parquet")))
+    assert len(raw) == 30_000 and raw["dossier_id"].is_unique
+    # deterministic: the same seed writes the same bytes
+    from tasks.sample import write_national_sample
+
+    write_national_sample(tmp_path, year=2026, years=2, raw_rows=30_000, provinces=["lai-chau"], workers=2)
+    again = _hashes(tmp_path / "2026" / "lai-chau")
+    assert again == _hashes(national / "2026" / "lai-chau")
+
+
+def test_national_sample_refuses_years_before_the_registry(tmp_path):
+    proc = parindex("sample", "--scale", "national", "--out", str(tmp_path), "--year", "2025", "--years", "2",
+                    check_exit=1)
+    assert "2025 registry" in proc.stderr
+
+
+def _publications(out: Path) -> dict[str, dict[str, str]]:
+    return {f"{p.parent.parent.name}/{p.parent.name}": {
+        name: (p.parent / name).read_text(encoding="utf-8") for name in ("results.csv", "criteria.csv")}
+        for p in sorted(out.glob("*/*/results.csv"))}
+
+
+@pytest.mark.xdist_group("cli")
+def test_dask_run_agrees_with_the_sequential_run(national, tmp_path):
+    dask = parindex("national", "--inputs", str(national / "2026"), "--out", str(tmp_path / "dask"),
+                    "--workers", "2", check_exit=0)
+    assert "4 publications of 2 provinces" in dask.stdout
+    parindex("national", "--inputs", str(national / "2026"), "--out", str(tmp_path / "seq"), "--sequential",
+             check_exit=0)
+    a, b = _publications(tmp_path / "dask"), _publications(tmp_path / "seq")
+    assert sorted(a) == ["hue/commune", "hue/department", "lai-chau/commune", "lai-chau/department"]
+    assert a == b
+    overview = pd.read_csv(tmp_path / "dask" / "national.csv")
+    assert overview["units"].sum() == 38 + 40 + 2 * 12
+    for pub in a:
+        res = pd.read_csv(tmp_path / "dask" / pub / "results.csv")
+        row = overview[(overview["province_slug"] + "/" + overview["level"]) == pub].iloc[0]
+        assert row["highest_index"] == res["index_pct"].max() and row["units"] == len(res)
+        assert (tmp_path / "dask" / pub / "report.vi.pdf").stat().st_size > 10_000
+        assert not (tmp_path / "dask" / pub / "units").exists()  # unit PDFs are opt-in at national scale
+    # last year's results reached the report: rank changes are filled
+    res = pd.read_csv(tmp_path / "dask" / "hue" / "commune" / "results.csv")
+    assert res["prev_rank"].notna().all()
+
+
+@pytest.mark.xdist_group("cli")
+def test_a_failing_province_does_not_stop_the_others(national, tmp_path):
+    tree = tmp_path / "in"
+    shutil.copytree(national / "2026", tree)
+    sa = tree / "hue" / "commune" / "self_assessment.csv"
+    edit_csv(sa, lambda d: d.assign(appraised_points=d["appraised_points"].mask(d.index == 3, "bốn")))
+    proc = parindex("national", "--inputs", str(tree), "--out", str(tmp_path / "out"), "--sequential",
+                    check_exit=1)
+    assert "hue" in proc.stderr and "1 province(s) failed" in proc.stderr
+    assert (tmp_path / "out" / "lai-chau" / "commune" / "results.csv").is_file()
+    assert not (tmp_path / "out" / "hue" / "commune" / "results.csv").exists()
+    errors = pd.read_csv(tmp_path / "out" / "hue" / "commune" / "validation" / "errors.csv", dtype=str)
+    assert (errors["column"] == "appraised_points").any() and (errors["value"] == "bốn").any()
+    assert "hue" in (tmp_path / "out" / "national.md").read_text(encoding="utf-8")
+
+
+def test_cache_key_follows_content_and_code():
+    from flows.annual import content_key
+
+    def bundle(*files):
+        return SimpleNamespace(files=[SimpleNamespace(role=r, sha256=h) for r, h in files])
+
+    ctx = SimpleNamespace(task=SimpleNamespace(name="score"))
+    base = content_key(ctx, {"inputs": bundle(("units", "a"), ("self_assessment", "b"))})
+    assert base == content_key(ctx, {"bundle": bundle(("self_assessment", "b"), ("units", "a"))})
+    assert base != content_key(ctx, {"inputs": bundle(("units", "a"), ("self_assessment", "c"))})
+    assert base != content_key(SimpleNamespace(task=SimpleNamespace(name="rank")),
+                               {"inputs": bundle(("units", "a"), ("self_assessment", "b"))})
+
+
+def _task_states(flow_run_id) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {r.name.rsplit("-", 1)[0]: r.state.name for r in runs}
+
+
+@pytest.mark.flow
+@pytest.mark.xdist_group("flow")
+def test_unchanged_rerun_reuses_results_and_a_corrected_one_does_not(prefect_harness, mini, tmp_path):
+    from flows.annual import annual_run
+
+    first = annual_run(inputs=str(mini), out=str(tmp_path / "a"), return_state=True)
+    second = annual_run(inputs=str(mini), out=str(tmp_path / "b"), return_state=True)
+    s1, s2 = _task_states(first.state_details.flow_run_id), _task_states(second.state_details.flow_run_id)
+    for step in ("validate", "score", "rank"):
+        assert s1[step] == "Completed" and s2[step] == "Cached", (step, s1, s2)
+    assert s2["render outputs"] == "Completed"  # this run's files are always written
+    assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
+    edit_csv(mini / "self_assessment.csv",
+             lambda d: d.assign(appraised_points=d["appraised_points"].mask(d.index == 0, "0")))
+    third = annual_run(inputs=str(mini), out=str(tmp_path / "c"), return_state=True)
+    s3 = _task_states(third.state_details.flow_run_id)
+    assert all(s3[step] == "Completed" for step in ("validate", "score", "rank")), s3
+    before = pd.read_csv(tmp_path / "a" / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
+    after = pd.read_csv(tmp_path / "c" / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
+    assert after.loc["U01", "total_points"] == before.loc["U01", "total_points"] - 2
+
+
+@pytest.mark.flow
+@pytest.mark.xdist_group("flow")
+def test_run_leaves_a_summary_and_the_ranking_as_artifacts(prefect_harness, mini, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.annual import annual_run
+
+    state = annual_run(inputs=str(mini), out=str(tmp_path / "out"), return_state=True)
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
+            any_=["parindex-2024-district-summary", "parindex-2024-district-ranking"])))
+    arts = [a for a in arts if a.flow_run_id == run_id]
+    by_type = {a.type: a for a in arts}
+    results = pd.read_csv(tmp_path / "out" / "results.csv", dtype={"unit_code": str})
+    table = by_type["table"].data
+    rows = table if isinstance(table, list) else json.loads(table)
+    assert sorted(r["unit_code"] for r in rows) == sorted(results["unit_code"])
+    assert "Tỉnh Thử Nghiệm" in by_type["markdown"].data
+
+
+def test_yearly_deployment_runs_in_vietnam_time(tmp_path):
+    from prefect.client.schemas.schedules import CronSchedule
+
+    from flows.deploy import TIME_ZONE, assessed_year, build_deployments
+
+    annual, rerun = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"), db="sqlite:///x.sqlite")
+    schedule = annual.schedules[0].schedule
+    assert isinstance(schedule, CronSchedule)
+    assert (schedule.cron, schedule.timezone) == ("0 7 15 1 *", "Asia/Ho_Chi_Minh")
+    assert annual.parameters["inputs_root"] == str((tmp_path / "in").resolve()) and annual.parameters["year"] is None
+    assert not rerun.schedules
+    assert set(rerun._parameter_openapi_schema.required) == {"from_dir", "corrections", "out"}
+    # 00:30 on 1 January in Hà Nội is still 31 December in UTC: the year assessed is the one just ended
+    assert assessed_year(datetime(2026, 12, 31, 17, 30, tzinfo=UTC)) == 2026
+    assert assessed_year(datetime(2027, 1, 15, 7, 0, tzinfo=ZoneInfo(TIME_ZONE))) == 2026
+    assert assessed_year(datetime(2026, 12, 31, 16, 59, tzinfo=UTC)) == 2025
+
+
+@pytest.mark.flow
+@pytest.mark.xdist_group("flow")
+def test_scheduled_flow_publishes_every_level_of_the_year(prefect_harness, mini, tmp_path):
+    from flows.deploy import annual_year
+
+    shutil.copytree(mini, tmp_path / "in" / "2024" / "district")
+    runs = annual_year(inputs_root=str(tmp_path / "in"), out_root=str(tmp_path / "out"), year=2024)
+    assert [r["level"] for r in runs] == ["district"]
+    assert (tmp_path / "out" / "2024" / "district" / "report.vi.pdf").is_file()
+    with pytest.raises(FileNotFoundError, match="2023"):
+        annual_year(inputs_root=str(tmp_path / "in"), out_root=str(tmp_path / "out"), year=2023)
