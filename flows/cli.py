@@ -83,6 +83,7 @@ def cmd_run(args) -> int:
         print(f"Published version {summary['version']} of {summary['methodology_id']} "
               f"({summary['units']} units) in {summary['out']}")
         print(f"Report: {summary['report']}")
+        print("Stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["stages"].items()))
 
     return _run_guarded(go, out)
 

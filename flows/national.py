@@ -10,6 +10,7 @@ the same sub-flows one after another in this process (the reference the Dask pat
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -114,10 +115,13 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
         raise NationalRunFailed(f"{len(failed)} province(s) failed: " +
                                 "; ".join(f"{d['province']}: {d['error']}" for d in failed))
     logger.info(f"national run: {len(done)} provinces, {int(table['units'].sum())} units in {out_dir}")
-    return {"out": str(out_dir), "provinces": len(done), "publications": len(table),
-            "units": int(table["units"].sum()), "stages_cpu_s": stages,
-            "province_seconds": {d["province"]: d["seconds"] for d in done},
-            "wall_s": round(time.perf_counter() - started, 3)}
+    summary = {"out": str(out_dir), "provinces": len(done), "publications": len(table),
+               "units": int(table["units"].sum()), "stages_s": stages,
+               "province_seconds": {d["province"]: d["seconds"] for d in done},
+               "wall_s": round(time.perf_counter() - started, 3)}
+    (out_dir / "national.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n",
+                                           encoding="utf-8")
+    return summary
 
 
 def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int = 2):
