@@ -102,7 +102,9 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
             "synthetic": bool(bundle.index.get("synthetic", False))}  # no run id or time: a pure function
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
-    sheets = {"results": computed.results, "criteria": computed.criteria_published, "dossiers": rates}
+    # the appendix in Vietnamese first, then the machine-readable tables under their contract names
+    sheets = {**report.appendix_sheets(m, computed, changes), "results": computed.results,
+              "criteria": computed.criteria_published, "dossiers": rates}
     proforma = published_proforma(m, computed.ranked)
     if proforma is not None:  # units formed by the 2025 reorganisation, compared pro forma
         render.write_csv(proforma, staging / "proforma.csv")

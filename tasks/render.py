@@ -135,10 +135,15 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int) -> No
     num = wb.add_format({"num_format": "0." + "0" * decimals if decimals else "0"})
     for name, df in sheets.items():
         ws = wb.add_worksheet(name[:31])
+        header_lines = 1
         for c, col in enumerate(df.columns):
             ws.write_string(0, c, str(col), head)
-            width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
-            ws.set_column(c, c, min(max(width, 6), 50))
+            values = [len(str(v)) for v in df[col].head(500) if v is not None and not pd.isna(v)]
+            # a long header wraps (up to 24 characters a line) rather than widening a column of numbers
+            width = min(max([min(len(str(col)), 24), 6, *values]) + 2, 50)
+            header_lines = max(header_lines, math.ceil(len(str(col)) / (width - 1)))
+            ws.set_column(c, c, width)
+        ws.set_row(0, 15 * min(header_lines, 4))
         for r, row in enumerate(df.itertuples(index=False, name=None), start=1):
             for c, v in enumerate(row):
                 v = _json_value(v)

@@ -63,6 +63,7 @@ LABELS = {
         "prev_rank": "Hạng năm trước", "source": "Nguồn", "source_appraisal": "Thẩm định",
         "source_survey": "Điều tra XHH", "source_dossier": "Số liệu hồ sơ", "field_col": "Lĩnh vực",
         "lost_short": "Mất", "pct_col": "Chỉ số (%)", "deductions_label": "Điểm trừ",
+        "largest_rises": "Tăng hạng nhiều nhất", "largest_falls": "Giảm hạng nhiều nhất",
     },
     "en": {
         "doc_kind": "Administrative Reform (PAR) Index results", "province": "Province",
@@ -78,6 +79,7 @@ LABELS = {
         "prev_rank": "Last year's rank", "source": "Source", "source_appraisal": "Appraisal",
         "source_survey": "Survey", "source_dossier": "Dossier data", "field_col": "Field",
         "lost_short": "Lost", "pct_col": "Index (%)", "deductions_label": "Deductions",
+        "largest_rises": "Largest rises", "largest_falls": "Largest falls",
         "summary": "Summary", "units": "Units", "average": "Average index", "highest": "Highest",
         "lowest": "Lowest", "bands": "Units per band", "ranking": "Ranking", "rank": "Rank", "unit": "Unit",
         "points": "Points", "index": "Index (%)", "band": "Band", "change": "Change from last year",
@@ -187,9 +189,18 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                          "rank_change": None if pd.isna(r.rank_change) or r.predecessors else int(r.rank_change)})
         first, last = g.iloc[0], g.iloc[-1]
         leaders = ", ".join(g[g["rank"] == 1]["unit_name"])
-        movers = [s for s in (_movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of, lang)
-                              for r in g.sort_values("rank_change", ascending=False, na_position="last")
-                              .itertuples(index=False) if r.rank_change is not pd.NA and abs(int(r.rank_change)) >= 3)]
+        # who rose and fell most (at least 3 places; up to 5 each way), as an announcement names them
+        moved = g[g["rank_change"].notna() & (g["predecessors"] == "")]
+        moved = moved[moved["rank_change"].astype(float).abs() >= 3]
+        movers = []
+        for label, part in ((L["largest_rises"], moved[moved["rank_change"] > 0].sort_values(
+                                ["rank_change", "rank"], ascending=[False, True]).head(5)),
+                            (L["largest_falls"], moved[moved["rank_change"] < 0].sort_values(
+                                ["rank_change", "rank"], ascending=[True, True]).head(5))):
+            if len(part):
+                movers.append(f"{label}: " + "; ".join(
+                    _movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of, lang)
+                    for r in part.itertuples(index=False)))
         if lang == "vi":
             lead = (f"Dẫn đầu nhóm {gname} là {leaders} với chỉ số {fmt(first.index_pct)}%; "
                     f"xếp cuối là {last.unit_name} ({fmt(last.index_pct)}%).")
@@ -419,3 +430,78 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
                     "predecessors": r["predecessors"], "file_name": safe_filename(code, ".pdf"),
                     "profile": charts.field_profile(fields)})
     return out
+
+
+SOURCE_VI = {"appraisal": "Thẩm định", "survey": "Điều tra XHH", "dossier": "Số liệu hồ sơ"}
+
+
+def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The official Excel appendix, Vietnamese headers, numbers as numbers (rounded half-up as published):
+    Xếp hạng, Chỉ số thành phần, Tiêu chí, Hồ sơ – khảo sát and, for a corrected version, Đính chính. Units
+    by group, rank and Vietnamese alphabetical order; the figures are those of results.csv / criteria.csv."""
+    from tasks.numbers import publish
+
+    d = m.decimals
+    res = computed.results.copy()
+    res = res.assign(_g=res["group"].map(lambda g: list(dict.fromkeys(computed.results["group"])).index(g)),
+                     _n=res["unit_name"].map(vi_sort_key)).sort_values(["_g", "rank", "_n"])
+    as_int = lambda s: pd.array([None if pd.isna(v) else int(v) for v in s], dtype="Int64")  # noqa: E731
+    ranking = pd.DataFrame({
+        "Nhóm": res["group"], "Hạng": as_int(res["rank"]), "Số đơn vị trong nhóm": as_int(res["rank_of"]),
+        "Mã đơn vị": res["unit_code"], "Tên đơn vị": res["unit_name"], "Tổng điểm": res["total_points"],
+        "Điểm tối đa": res["max_points"], "Chỉ số (%)": res["index_pct"], "Xếp loại": res["band_vi"],
+        "Hạng năm trước": as_int(res["prev_rank"]), "Thay đổi hạng (+ tăng, − giảm)": as_int(res["rank_change"]),
+        "Điểm thẩm định": res["appraisal_points"], "Điểm điều tra XHH": res["survey_points"],
+        "Điểm số liệu hồ sơ": res["dossier_points"], "Điểm trừ": res["deduction_points"]})
+    fields = pd.DataFrame({"Nhóm": res["group"], "Hạng": as_int(res["rank"]), "Mã đơn vị": res["unit_code"],
+                           "Tên đơn vị": res["unit_name"]})
+    for f in m.fields:
+        fields[f"{f.code}. {f.name.get('vi')} (%)"] = res[f"{f.code}_pct"].to_numpy()
+    fields["Chỉ số (%)"] = res["index_pct"].to_numpy()
+
+    leaves = {lf.code: lf for lf in m.leaves()}
+    order = {u: i for i, u in enumerate(res["unit_code"])}
+    crit = computed.criteria_published.copy()
+    crit = crit.assign(_u=crit["unit_code"].map(order)).sort_values("_u", kind="stable")
+    names = dict(zip(res["unit_code"], res["unit_name"], strict=True))
+    criteria = pd.DataFrame({
+        "Mã đơn vị": crit["unit_code"], "Tên đơn vị": crit["unit_code"].map(names),
+        "Lĩnh vực": crit["field_code"], "Mã tiêu chí": crit["criterion_code"],
+        "Tiêu chí": crit["criterion_code"].map(lambda c: leaves[c].criterion.name.get("vi") if c in leaves else ""),
+        "Nguồn điểm": crit["source"].map(SOURCE_VI).fillna(crit["source"]), "Điểm": crit["points"],
+        "Điểm tối đa": crit["max_points"],
+        "Điểm bị mất": [publish(mx - p, d) for mx, p in zip(crit["max_points"], crit["points"], strict=True)]})
+
+    rates = computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
+    survey_max = sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
+
+    def pct(unit: str, metric: str):
+        v = rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
+        return None if pd.isna(v) else publish(float(v) * 100, d)
+
+    def count(unit: str, metric: str):
+        v = rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
+        return None if pd.isna(v) else int(v)
+
+    units = res["unit_code"].tolist()
+    dossiers = pd.DataFrame({
+        "Mã đơn vị": units, "Tên đơn vị": res["unit_name"].tolist(),
+        "Hồ sơ tiếp nhận": pd.array([count(u, "received") for u in units], dtype="Int64"),
+        "Hồ sơ trực tuyến": pd.array([count(u, "received_online") for u in units], dtype="Int64"),
+        "Hồ sơ đã giải quyết": pd.array([count(u, "resolved") for u in units], dtype="Int64"),
+        "Giải quyết đúng hạn": pd.array([count(u, "resolved_on_time") for u in units], dtype="Int64"),
+        "Giải quyết quá hạn": pd.array([count(u, "resolved_late") for u in units], dtype="Int64"),
+        "Đúng hạn (%)": [pct(u, "on_time_rate") for u in units],
+        "Trực tuyến (%)": [pct(u, "online_rate") for u in units],
+        "Số hóa (%)": [pct(u, "digitized_rate") for u in units],
+        "Hài lòng (%)": [publish(p / survey_max * 100, d) if survey_max else None for p in res["survey_points"]]})
+    sheets = {"Xếp hạng": ranking, "Chỉ số thành phần": fields, "Tiêu chí": criteria, "Hồ sơ – khảo sát": dossiers}
+    if changes is not None:
+        sheets["Đính chính"] = pd.DataFrame({
+            "Mã đơn vị": changes["unit_code"], "Tên đơn vị": changes["unit_code"].map(names),
+            "Mã tiêu chí": changes["criterion_code"], "Điểm cũ": changes["old_points"],
+            "Điểm mới": changes["new_points"], "Tổng điểm cũ": changes["old_total"],
+            "Tổng điểm mới": changes["new_total"], "Hạng cũ": as_int(changes["old_rank"]),
+            "Hạng mới": as_int(changes["new_rank"]), "Xếp loại cũ": changes["old_band"],
+            "Xếp loại mới": changes["new_band"], "Lý do": changes["reason"], "Căn cứ": changes["reference"]})
+    return sheets

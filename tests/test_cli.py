@@ -100,6 +100,37 @@ def test_excel_and_json_hold_the_same_numbers(published):
     assert doc["synthetic"] is True and doc["methodology_id"] == "hd-district-2024"
 
 
+def test_excel_appendix_is_vietnamese_numeric_and_agrees_with_results(published):
+    _, out, _ = published
+    from openpyxl import load_workbook
+
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
+    criteria = pd.read_csv(out / "criteria.csv", dtype={"unit_code": str, "criterion_code": str})
+    wb = load_workbook(out / "results.xlsx")
+    assert wb.sheetnames[:4] == ["Xếp hạng", "Chỉ số thành phần", "Tiêu chí", "Hồ sơ – khảo sát"]
+    assert {"results", "criteria", "dossiers"} <= set(wb.sheetnames)  # the machine-readable tables stay
+    ws = wb["Xếp hạng"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
+    header = [c.value for c in ws[1]]
+    rows = [dict(zip(header, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=2)]
+    assert len(rows) == len(results)
+    for r in rows:
+        assert isinstance(r["Hạng"], int) and isinstance(r["Chỉ số (%)"], float)
+        assert r["Hạng"] == results.loc[r["Mã đơn vị"], "rank"]
+        assert r["Chỉ số (%)"] == results.loc[r["Mã đơn vị"], "index_pct"]
+        assert r["Xếp loại"] == results.loc[r["Mã đơn vị"], "band_vi"]
+    assert [r["Hạng"] for r in rows] == sorted(r["Hạng"] for r in rows)  # one group: by rank
+    assert ws.cell(2, header.index("Chỉ số (%)") + 1).number_format == "0.00"
+    crit = wb["Tiêu chí"]
+    assert crit.max_row - 1 == len(criteria)
+    ch = [c.value for c in crit[1]]
+    lost = sum(r[ch.index("Điểm bị mất")] for r in crit.iter_rows(min_row=2, values_only=True))
+    assert lost == pytest.approx((criteria["max_points"] - criteria["points"]).sum(), abs=1e-6)
+    fields = wb["Chỉ số thành phần"]
+    fh = [c.value for c in fields[1]]
+    assert any(h.startswith("F1. ") and h.endswith("(%)") for h in fh)
+
+
 def test_pdf_reports_read_back_match_results(published):
     _, out, _ = published
     from pypdf import PdfReader

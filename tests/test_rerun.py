@@ -70,6 +70,15 @@ def test_rerun_publishes_version_2_with_exact_changes(v1, tmp_path):
     # the errata are in the report, in Vietnamese
     html = (v2 / "report.vi.html").read_text(encoding="utf-8")
     assert "Đính chính" in html and "BB 05/BB-HĐTĐ" in html
+    # and in the Excel appendix, one row per change, numbers as numbers
+    from openpyxl import load_workbook
+
+    errata = load_workbook(v2 / "results.xlsx")["Đính chính"]
+    head = [c.value for c in errata[1]]
+    sheet_rows = [dict(zip(head, r, strict=True)) for r in errata.iter_rows(min_row=2, values_only=True)]
+    assert len(sheet_rows) == len(changes)
+    assert [r["Tổng điểm mới"] for r in sheet_rows] == changes["new_total"].tolist()
+    assert all(isinstance(r["Hạng mới"], int) for r in sheet_rows) and sheet_rows[0]["Căn cứ"] == "BB 05/BB-HĐTĐ"
     # the database marks the newer version and keeps both
     engine = store.make_engine(m1["database"])
     with engine.connect() as conn:
