@@ -232,7 +232,7 @@ def _survey_rows(inputs: Path) -> int:
     import duckdb
 
     return duckdb.sql(f"SELECT count(*) FROM read_csv('{(inputs / '2026').as_posix()}/*/*/survey_responses.csv')"
-                      ).fetchone()[0]
+                      ).fetchall()[0][0]
 
 
 def _results(out: Path) -> dict[str, str]:
@@ -246,12 +246,12 @@ def main() -> None:
     cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     lines = ["# parindex benchmark", "", f"Machine: {cores} cores; Python {sys.version.split()[0]}; "
              f"{time.strftime('%Y-%m-%d')}", ""]
-    lines += province()
-    lines += national()
-    lines += raw_dossiers()
-    text = "\n".join(lines) + "\n"
-    (OUT / "bench.md").write_text(text, encoding="utf-8")
-    print(text)
+    print("\n".join(lines), flush=True)
+    for section in (province, national, raw_dossiers):
+        part = section()
+        lines += part
+        (OUT / "bench.md").write_text("\n".join(lines) + "\n", encoding="utf-8")  # kept as each section ends
+        print("\n".join(part), flush=True)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
         html = render.render_html(context)
         (staging / f"report.{lang}.html").write_text(html, encoding="utf-8")
         pairs.append((staging / f"report.{lang}.html", staging / f"report.{lang}.pdf"))
-        if lang == "vi":  # one scorecard per unit, in Vietnamese, for the department to send to each unit
+        if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
             unit_context = {**context, "units": report.unit_cards(m, computed, lang, context["cards"])}
     render.render_pdfs(pairs, workers=workers)
     if unit_pdfs:

@@ -22,6 +22,8 @@ def _quiet_defaults(verbose: bool) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    # dask.distributed logs every worker's start and stop at INFO: only problems, unless asked
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if verbose else "warning")
 
 
 def _print_problems(out: Path, rows: list[dict] | None = None) -> None:

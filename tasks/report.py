@@ -261,7 +261,8 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         cards.append({"unit_code": r.unit_code, "unit_name": r.unit_name, "group": r.group,
                       "rank": f"{r.rank}/{r.rank_of}", "points": fmt(r.total_points), "index": fmt(r.index_pct),
                       "band": band_label[r.band], "change": text, "change_css": css,
-                      "deductions": fmt(r.deduction_points), "fields": fields, "weakest": weakest})
+                      "deductions": fmt(r.deduction_points), "fields": fields, "weakest": weakest,
+                      "deductions_signed": ("−" if r.deduction_points > 0 else "") + fmt(r.deduction_points)})
 
     by_code = {c["unit_code"]: c for c in cards}
     for g in groups:

@@ -234,6 +234,8 @@ def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
         text = "".join(p.extract_text() for p in reader.pages)
         assert r.unit_name in text and format_number(r.index_pct, 2, "vi") in text
         assert f"{r.rank}/{r.rank_of}" in text
+        deductions = "Điểm trừ " + ("−" if r.deduction_points > 0 else "") + format_number(r.deduction_points, 2, "vi")
+        assert deductions in text and "Điểm trừ −0,00" not in text, r.unit_code
         for font in reader.pages[0]["/Resources"]["/Font"].values():  # every font embedded
             font = font.get_object()
             if "/DescendantFonts" in font:

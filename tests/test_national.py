@@ -102,8 +102,14 @@ def test_a_failing_province_does_not_stop_the_others(national, tmp_path):
     shutil.copytree(national / "2026", tree)
     sa = tree / "hue" / "commune" / "self_assessment.csv"
     edit_csv(sa, lambda d: d.assign(appraised_points=d["appraised_points"].mask(d.index == 3, "bốn")))
-    proc = parindex("national", "--inputs", str(tree), "--out", str(tmp_path / "out"), "--sequential",
-                    check_exit=1)
+    # on a running cluster given by its scheduler address, as on real hardware
+    from distributed import LocalCluster
+
+    env = {"PREFECT_HOME": str(tmp_path / "worker-prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env=env) as cluster:
+        proc = parindex("national", "--inputs", str(tree), "--out", str(tmp_path / "out"),
+                        "--scheduler", cluster.scheduler_address, check_exit=1)
     assert "hue" in proc.stderr and "1 province(s) failed" in proc.stderr
     assert (tmp_path / "out" / "lai-chau" / "commune" / "results.csv").is_file()
     assert not (tmp_path / "out" / "hue" / "commune" / "results.csv").exists()
