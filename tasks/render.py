@@ -86,22 +86,21 @@ def _unit_pdf_job(args: tuple[str, list[tuple[str, str]]]) -> list[str]:
     return written
 
 
-def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path]:
+def render_unit_pdfs(context: dict, folder: Path, workers: int = 2, batch: int = 24) -> list[Path]:
     """`folder/<code>.pdf`, one scorecard per unit (file names from tasks.text.safe_filename), rendered in
-    `workers` processes, each laying out its share of the units in one document."""
+    `workers` processes. Units are laid out `batch` at a time in one document (one CSS cascade and font setup
+    for many cards) and each card's pages written as its own PDF: memory stays bounded by the batch, not by
+    the province (a layout holds every box of its document)."""
     from tasks.text import inside
 
     folder.mkdir(parents=True, exist_ok=True)
     units = context["units"]
-    n = max(1, min(workers, len(units)))
-    chunks = [units[i::n] for i in range(n)]
     jobs = []
-    for chunk in chunks:
-        if not chunk:
-            continue
+    for lo in range(0, len(units), batch):
+        chunk = units[lo:lo + batch]
         html = render_html({**context, "units": chunk}, template="unit.html.jinja")
         jobs.append((html, [(f"unit-{u['file_name']}", str(inside(folder, u["file_name"]))) for u in chunk]))
-    return [Path(p) for done in _in_processes(_unit_pdf_job, jobs, n) for p in done]
+    return [Path(p) for done in _in_processes(_unit_pdf_job, jobs, workers) for p in done]
 
 
 def _json_value(v):

@@ -244,6 +244,29 @@ def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
             assert any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3")), r.unit_code
 
 
+def test_every_table_fits_the_page_width(published):
+    """Cell widths are percentages of the table: padding and borders must fit inside them (box-sizing), or
+    the last column runs off the page. Checked on WeasyPrint's laid-out boxes, every page, both languages."""
+    from weasyprint import HTML
+
+    from tasks.render import TEMPLATES
+
+    _, out, _ = published
+    for lang in ("vi", "en"):
+        doc = HTML(string=(out / f"report.{lang}.html").read_text(encoding="utf-8"), base_url=str(TEMPLATES)).render()
+        tables = 0
+        for n, page in enumerate(doc.pages, start=1):
+            body = page._page_box.children[0]
+            stack = [body]
+            while stack:
+                box = stack.pop()
+                if type(box).__name__ == "TableBox":
+                    tables += 1
+                    assert box.border_width() <= body.width + 0.5, (lang, n, box.element.get("class"))
+                stack.extend(getattr(box, "children", []))
+        assert tables >= 5
+
+
 def test_report_charts_draw_every_unit_in_band_colours(published):
     import re
 
