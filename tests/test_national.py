@@ -214,3 +214,37 @@ def test_scheduled_flow_publishes_every_level_of_the_year(prefect_harness, mini,
     assert (tmp_path / "out" / "2024" / "district" / "report.vi.pdf").is_file()
     with pytest.raises(FileNotFoundError, match="2023"):
         annual_year(inputs_root=str(tmp_path / "in"), out_root=str(tmp_path / "out"), year=2023)
+
+
+@pytest.mark.flow
+@pytest.mark.xdist_group("flow")
+def test_the_server_schedules_the_yearly_run_at_seven_in_hanoi(prefect_harness, tmp_path):
+    """The Prefect server's scheduler (the code its scheduler service runs) turns the served cron into a
+    flow run at 07:00 Asia/Ho_Chi_Minh on 15 January. It failed on SQLAlchemy 2.1 with Prefect 3.8; this
+    keeps the pinned set honest."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.server.database import provide_database_interface
+    from prefect.server.models.deployments import schedule_runs
+
+    from flows.deploy import TIME_ZONE, build_deployments
+
+    annual, _ = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"))
+    deployment_id = annual.apply()
+
+    async def schedule():
+        db = provide_database_interface()
+        async with db.session_context(begin_transaction=True) as session:
+            return await schedule_runs(session, deployment_id=deployment_id)
+
+    assert asyncio.run(schedule())
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+    assert runs and all(r.state_name == "Scheduled" for r in runs)
+    local = [r.expected_start_time.astimezone(ZoneInfo(TIME_ZONE)) for r in runs]
+    assert all((t.month, t.day, t.hour, t.minute) == (1, 15, 7, 0) for t in local), local
+    now = datetime.now(ZoneInfo(TIME_ZONE))
+    this_year = now.replace(month=1, day=15, hour=7, minute=0, second=0, microsecond=0)
+    assert min(local) == (this_year if now < this_year else this_year.replace(year=now.year + 1))
