@@ -252,7 +252,10 @@ def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd
     res = computed.results
     top = res.sort_values(["rank", "unit_code"]).iloc[0]
     bottom = res.sort_values(["rank", "unit_code"]).iloc[-1]
-    key = "-".join(["parindex", str(run["year"]), run["level"]])
+    from tasks.text import ascii_slug
+
+    # one key per province, index and year: the UI keeps each key's history, version after version
+    key = "-".join(x for x in ["parindex", ascii_slug(run["province"]), str(run["year"]), run["level"]] if x)
     lines = [f"## {run['province']} — {run['level']} {run['year']}, version {run['version']}",
              f"- units: {len(res)}; average index {fmt(res['index_pct'].mean(), d, 'en')} %",
              f"- first: {top['unit_name']} ({fmt(top['index_pct'], d, 'en')} %); "

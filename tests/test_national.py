@@ -175,7 +175,8 @@ def test_run_leaves_a_summary_and_the_ranking_as_artifacts(prefect_harness, mini
     run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
-            any_=["parindex-2024-district-summary", "parindex-2024-district-ranking"])))
+            any_=["parindex-tinh-thu-nghiem-2024-district-summary",
+                  "parindex-tinh-thu-nghiem-2024-district-ranking"])))
     arts = [a for a in arts if a.flow_run_id == run_id]
     by_type = {a.type: a for a in arts}
     results = pd.read_csv(tmp_path / "out" / "results.csv", dtype={"unit_code": str})
