@@ -167,10 +167,13 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     stages: dict[str, float] = {}
     clock = [time.perf_counter()]
 
+    memory: dict[str, float] = {}
+
     def lap(name: str) -> None:
         now = time.perf_counter()
         stages[name] = round(stages.get(name, 0.0) + now - clock[0], 3)
         clock[0] = now
+        memory[name] = _rss_mib()  # what the stage left in memory (the benchmark's per-stage figure)
 
     try:
         try:
@@ -241,7 +244,17 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     return {"run_id": run_id, "version": version, "out": str(out_dir), "units": len(ranked),
             "changes": None if changes is None else len(changes),
             "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url),
-            "province": run["province"], "level": m.level, "year": m.year, "stages": stages}
+            "province": run["province"], "level": m.level, "year": m.year, "stages": stages,
+            "rss_mib": memory}
+
+
+def _rss_mib() -> float:
+    """Resident memory of this process now, MiB (Linux /proc; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd.DataFrame | None,

@@ -97,10 +97,13 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "national.csv", index=False, lineterminator="\n")
     stages: dict[str, float] = {}
+    rss: dict[str, float] = {}
     for d in done:
         for r in d["runs"]:
             for k, v in r["stages"].items():
                 stages[k] = round(stages.get(k, 0.0) + v, 3)
+            for k, v in r["rss_mib"].items():
+                rss[k] = max(rss.get(k, 0.0), v)
     lines = [f"# PAR Index, national run: {len(done) - len(failed)} of {len(done)} provinces published",
              f"- units: {int(table['units'].sum()) if len(table) else 0}; publications: {len(table)}; "
              f"wall {time.perf_counter() - started:.1f} s", ""]
@@ -116,7 +119,7 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
                                 "; ".join(f"{d['province']}: {d['error']}" for d in failed))
     logger.info(f"national run: {len(done)} provinces, {int(table['units'].sum())} units in {out_dir}")
     summary = {"out": str(out_dir), "provinces": len(done), "publications": len(table),
-               "units": int(table["units"].sum()), "stages_s": stages,
+               "units": int(table["units"].sum()), "stages_s": stages, "stage_rss_mib": rss,
                "province_seconds": {d["province"]: d["seconds"] for d in done},
                "wall_s": round(time.perf_counter() - started, 3)}
     (out_dir / "national.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n",
