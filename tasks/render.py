@@ -95,6 +95,7 @@ def render_unit_pdfs(context: dict, folder: Path, workers: int = 2, batch: int =
 
     folder.mkdir(parents=True, exist_ok=True)
     units = context["units"]
+    batch = max(1, min(batch, math.ceil(len(units) / max(workers, 1))))  # every worker gets a share
     jobs = []
     for lo in range(0, len(units), batch):
         chunk = units[lo:lo + batch]
