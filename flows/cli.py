@@ -81,7 +81,7 @@ def cmd_run(args) -> int:
     out = Path(args.out)
 
     def go():
-        summary = annual_run(inputs=str(args.inputs), out=str(out), db=args.db)
+        summary = annual_run(inputs=str(args.inputs), out=str(out), db=args.db, unit_pdfs=not args.no_unit_pdfs)
         print(f"Published version {summary['version']} of {summary['methodology_id']} "
               f"({summary['units']} units) in {summary['out']}")
         print(f"Report: {summary['report']}")
@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--inputs", required=True, help="input folder with index.yaml")
     r.add_argument("--out", required=True, help="output folder (the publication)")
     r.add_argument("--db", default=None, help="SQLAlchemy URL; default an SQLite file under --out")
+    r.add_argument("--no-unit-pdfs", action="store_true",
+                   help="leave out units/<code>.pdf (about 0.3 s a unit); the report keeps the short scorecards")
     r.set_defaults(fn=cmd_run)
 
     rr = sub.add_parser("rerun", help="publish a corrected version of a published run")

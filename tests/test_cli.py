@@ -281,3 +281,13 @@ def test_report_charts_draw_every_unit_in_band_colours(published):
     from tasks.charts import BAND_COLOURS
     assert {c for _, c in drawn} <= set(BAND_COLOURS)
     assert any("Phân bố chỉ số" in s for s in svgs)
+
+
+def test_run_without_unit_pdfs_publishes_everything_else(published, tmp_path):
+    root, out, _ = published
+    quick = tmp_path / "quick"
+    parindex("run", "--inputs", str(root / "in" / "2024" / "district"), "--out", str(quick), "--no-unit-pdfs",
+             check_exit=0)
+    assert not (quick / "units").exists()
+    assert (quick / "results.csv").read_bytes() == (out / "results.csv").read_bytes()
+    assert (quick / "report.vi.pdf").stat().st_size > 10_000
