@@ -106,12 +106,13 @@ def cmd_rerun(args) -> int:
 
 
 def cmd_national(args) -> int:
-    from flows.national import NationalRunFailed, national_run, task_runner
+    from flows.national import NationalRunFailed, national_run, shared_api, task_runner
 
-    runner = task_runner("sequential" if args.sequential else "dask", args.scheduler, args.workers)
     try:
-        summary = national_run.with_options(task_runner=runner)(
-            inputs=str(args.inputs), out=str(args.out), db=args.db, unit_pdfs=args.unit_pdfs)
+        with shared_api() as api_url:
+            runner = task_runner("sequential" if args.sequential else "dask", args.scheduler, args.workers, api_url)
+            summary = national_run.with_options(task_runner=runner)(
+                inputs=str(args.inputs), out=str(args.out), db=args.db, unit_pdfs=args.unit_pdfs)
     except NationalRunFailed as exc:
         sys.stderr.write(f"parindex national: {exc}\nThe other provinces were published; see "
                          f"{Path(args.out) / 'national.md'}\n")

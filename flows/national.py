@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -127,11 +129,33 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
     return summary
 
 
-def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int = 2):
+@contextmanager
+def shared_api() -> Iterator[str | None]:
+    """The Prefect API the run and its local workers report to: the configured server (PREFECT_API_URL), or
+    else one temporary server for this run. Without it every Dask worker process would start a temporary
+    server of its own (seconds of start-up and a few hundred MiB each, and runs no UI shows together)."""
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield None
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        server.stop()
+
+
+def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int = 2, api_url: str | None = None):
     """The task runner for `national_run.with_options(task_runner=...)`.
 
-    dask: a `dask.distributed` LocalCluster of `workers` single-threaded processes, or the running cluster at
-    `scheduler` (`tcp://host:8786`); sequential: one province at a time in this process.
+    dask: a `dask.distributed` LocalCluster of `workers` single-threaded processes (told `api_url`, the run's
+    Prefect API), or the running cluster at `scheduler` (`tcp://host:8786`; its workers need PREFECT_API_URL
+    in their own environment); sequential: one province at a time in this process.
     """
     if mode == "sequential":
         from prefect.task_runners import ThreadPoolTaskRunner
@@ -141,5 +165,6 @@ def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int =
 
     if scheduler:
         return DaskTaskRunner(address=scheduler)
+    env = {"PREFECT_API_URL": api_url} if api_url else {}
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                          "dashboard_address": None})
+                                          "dashboard_address": None, "env": env})
