@@ -184,9 +184,10 @@ def national() -> list[str]:
         runs[mode] = (wall, peak, json.loads((out / "national.json").read_text(encoding="utf-8")))
     wall, peak, summary = runs["dask"]
     stages = summary["stages_s"]
-    lines = ["## 2. The national sample: 34 provinces, one sub-flow per province", "",
-             f"{summary['units']:,} units in {summary['publications']} publications; 20,000,000 raw dossier rows "
-             f"and {_survey_rows(inputs):,} survey answers in the year run; {gen}.", "",
+    raw, answers = _year_volumes(inputs / "2026")
+    lines = [f"## 2. The national sample: {summary['provinces']} provinces, one sub-flow per province", "",
+             f"{summary['units']:,} units in {summary['publications']} publications; {raw:,} raw dossier rows "
+             f"and {answers:,} survey answers in the year run; {gen}.", "",
              "| run | wall (s) | peak PSS, process tree (MiB) |", "|---|---:|---:|"]
     for mode, (w, p, _) in runs.items():
         label = "Dask LocalCluster, 2 worker processes" if mode == "dask" else "sequential, one process"
@@ -232,11 +233,14 @@ def _unit_pdfs(inputs: Path) -> list[str]:
             "opt-in for a national run and on for a province's own run.", ""]
 
 
-def _survey_rows(inputs: Path) -> int:
+def _year_volumes(year_dir: Path) -> tuple[int, int]:
+    """(raw dossier rows, survey answers) of a national year's input folders, counted from the files."""
     import duckdb
 
-    return duckdb.sql(f"SELECT count(*) FROM read_csv('{(inputs / '2026').as_posix()}/*/*/survey_responses.csv')"
-                      ).fetchall()[0][0]
+    root = year_dir.as_posix()
+    raw = duckdb.sql(f"SELECT count(*) FROM read_parquet('{root}/*/*/dossiers.parquet')").fetchall()[0][0]
+    answers = duckdb.sql(f"SELECT count(*) FROM read_csv('{root}/*/*/survey_responses.csv')").fetchall()[0][0]
+    return raw, answers
 
 
 def _results(out: Path) -> dict[str, str]:

@@ -28,7 +28,6 @@ from tasks.ranking import published_criteria, published_proforma, published_resu
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
-
 def _code_fingerprint() -> str:
     """SHA-256 of the project's Python sources and bundled config: any code change invalidates the cache,
     committed or not (git describe alone would miss an edit in a dirty tree)."""
@@ -62,10 +61,11 @@ locate_inputs = task(ingest.locate_inputs, name="locate inputs", cache_policy=NO
 archive_inputs = task(ingest.archive_inputs, name="archive inputs", cache_policy=NO_CACHE, retries=2,
                       retry_delay_seconds=2)
 read_inputs = task(ingest.read_inputs, name="read inputs", cache_policy=NO_CACHE)
-# the GX suites (expectations/) and the typing and cross-table checks of tasks/checks.py, merged
 
 
 def _validate(bundle):
+    """The GX suites (expectations/) and the typing and cross-table checks of tasks/checks.py, merged; a
+    named parameter, `bundle`, for content_key (a functools.partial would hide it)."""
     return check_with_gx(bundle, raise_on_error=False)
 
 
@@ -164,16 +164,15 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     report_date = datetime.fromtimestamp(int(epoch), UTC) if epoch else started
     staging = publishing.make_staging(out_dir, run_id)
     url = db or store.default_url(out_dir)
-    stages: dict[str, float] = {}
+    stages: dict[str, float] = {}  # seconds per stage, for the benchmark
+    memory: dict[str, float] = {}  # what each stage left in memory (MiB)
     clock = [time.perf_counter()]
-
-    memory: dict[str, float] = {}
 
     def lap(name: str) -> None:
         now = time.perf_counter()
         stages[name] = round(stages.get(name, 0.0) + now - clock[0], 3)
         clock[0] = now
-        memory[name] = _rss_mib()  # what the stage left in memory (the benchmark's per-stage figure)
+        memory[name] = _rss_mib()
 
     try:
         try:
@@ -261,12 +260,11 @@ def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd
                d: int) -> None:
     """A markdown summary and the ranking table on the flow run, for the Prefect UI (Artifacts tab)."""
     from tasks.numbers import format_number as fmt
-
-    res = computed.results
-    top = res.sort_values(["rank", "unit_code"]).iloc[0]
-    bottom = res.sort_values(["rank", "unit_code"]).iloc[-1]
     from tasks.text import ascii_slug
 
+    res = computed.results
+    by_rank = res.sort_values(["rank", "unit_code"])
+    top, bottom = by_rank.iloc[0], by_rank.iloc[-1]
     # one key per province, index and year: the UI keeps each key's history, version after version
     key = "-".join(x for x in ["parindex", ascii_slug(run["province"]), str(run["year"]), run["level"]] if x)
     lines = [f"## {run['province']} — {run['level']} {run['year']}, version {run['version']}",

@@ -52,22 +52,19 @@ def _run_guarded(fn, out: Path) -> int:
 
 
 def cmd_sample(args) -> int:
-    from tasks.sample import write_sample
+    from tasks.sample import write_national_sample, write_sample
 
     try:
-        national = args.scale == "national"
-        year = args.year or (2026 if national else 2024)
-        kwargs = {"raw_rows": args.raw_rows} if national and args.raw_rows is not None else {}
-        if national and args.provinces:
-            kwargs["provinces"] = args.provinces.split(",")
-        if national:
-            from tasks.sample import write_national_sample
-
-            folders = write_national_sample(Path(args.out), year=year, years=args.years, seed=args.seed, **kwargs)
+        if args.scale == "national":
+            extra = {"raw_rows": args.raw_rows} if args.raw_rows is not None else {}
+            if args.provinces:
+                extra["provinces"] = args.provinces.split(",")
+            folders = write_national_sample(Path(args.out), year=args.year or 2026, years=args.years,
+                                            seed=args.seed, **extra)
         else:
-            folders = write_sample(Path(args.out), province=args.province, year=year, years=args.years,
-                                   seed=args.seed)
-    except (ValueError, NotImplementedError) as exc:  # an unknown province, a year it did not exist …
+            folders = write_sample(Path(args.out), province=args.province, year=args.year or 2024,
+                                   years=args.years, seed=args.seed)
+    except ValueError as exc:  # an unknown province, a year it did not exist …
         sys.stderr.write(f"parindex sample: {exc}\n")
         return EXIT_FAILED
     for f in folders:

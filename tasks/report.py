@@ -157,6 +157,20 @@ def _movement_sentence(name: str, change, rank, rank_of, lang: str) -> str:
     return f"{name} went {verb} {abs(c)} {L['places']} to {rank}/{rank_of}"
 
 
+def _rates_by_unit(computed) -> pd.DataFrame:
+    return computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
+
+
+def _rate(rates: pd.DataFrame, unit: str, metric: str) -> float:
+    """A unit's dossier figure (`on_time_rate`, `received`, …); NaN when the unit or the figure has none."""
+    return rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
+
+
+def _survey_max(m: Methodology) -> float:
+    """The points the survey can give: a unit's satisfaction is its survey points as a share of these."""
+    return sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
+
+
 def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                   changes: pd.DataFrame | None = None) -> dict:
     """Everything the report template shows, formatted for `lang` ('vi' or 'en'); `changes` (a rerun's
@@ -229,12 +243,12 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                  for code, row in lost.sort_values("lost", ascending=False).head(10).iterrows()]
 
     # dossier figures and survey satisfaction
-    rates = computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
-    survey_max = sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
+    rates = _rates_by_unit(computed)
+    survey_max = _survey_max(m)
     dossier_rows = []
 
     def rate_pct(unit: str, metric: str) -> str:
-        value = rates.loc[unit, metric] if unit in rates.index else float("nan")
+        value = _rate(rates, unit, metric)
         return "–" if pd.isna(value) else fmt(value * 100)
 
     for r in ranked.itertuples(index=False):
@@ -444,7 +458,8 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
 
     d = m.decimals
     res = computed.results.copy()
-    res = res.assign(_g=res["group"].map(lambda g: list(dict.fromkeys(computed.results["group"])).index(g)),
+    group_order = {g: i for i, g in enumerate(dict.fromkeys(res["group"]))}  # as units.csv lists them
+    res = res.assign(_g=res["group"].map(group_order),
                      _n=res["unit_name"].map(vi_sort_key)).sort_values(["_g", "rank", "_n"])
     as_int = lambda s: pd.array([None if pd.isna(v) else int(v) for v in s], dtype="Int64")  # noqa: E731
     ranking = pd.DataFrame({
@@ -473,15 +488,15 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
         "Điểm tối đa": crit["max_points"],
         "Điểm bị mất": [publish(mx - p, d) for mx, p in zip(crit["max_points"], crit["points"], strict=True)]})
 
-    rates = computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
-    survey_max = sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
+    rates = _rates_by_unit(computed)
+    survey_max = _survey_max(m)
 
     def pct(unit: str, metric: str):
-        v = rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
+        v = _rate(rates, unit, metric)
         return None if pd.isna(v) else publish(float(v) * 100, d)
 
     def count(unit: str, metric: str):
-        v = rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
+        v = _rate(rates, unit, metric)
         return None if pd.isna(v) else int(v)
 
     units = res["unit_code"].tolist()

@@ -498,8 +498,7 @@ def _shares(total: int, weights: list[int]) -> list[int]:
 
 
 def _national_province(args: tuple) -> list[Path]:
-    out, p, span, seed, raw = args
-    units_by_level = current_units(p)
+    out, p, units_by_level, span, seed, raw = args
     pseed = seed * 1000 + int(p.gso_code)  # every province its own draws, the same for a seed
     written = []
     for level in p.levels:
@@ -539,7 +538,8 @@ def write_national_sample(out: Path, year: int = 2026, years: int = 2, seed: int
     units = {p.slug: current_units(p) for p in chosen}
     keys = [(p.slug, level) for p in chosen for level in p.levels]
     rows = dict(zip(keys, _shares(raw_rows, [len(units[s][lv]) for s, lv in keys]), strict=True))
-    jobs = [(Path(out), p, span, seed, {lv: rows[(p.slug, lv)] for lv in p.levels}) for p in chosen]
+    jobs = [(Path(out), p, units[p.slug], span, seed, {lv: rows[(p.slug, lv)] for lv in p.levels})
+            for p in chosen]
     if workers <= 1:
         done = [_national_province(j) for j in jobs]
     else:
