@@ -66,42 +66,27 @@ def render_pdfs(pairs: list[tuple[Path, Path]], workers: int = 2) -> None:
     _in_processes(_pdf_job, [(str(h), str(p)) for h, p in pairs], workers)
 
 
-def _unit_pdf_job(args: tuple[str, list[tuple[str, str]]]) -> list[str]:
-    """Lay out one HTML holding many unit scorecards once, then write each unit's pages as its own PDF."""
-    from weasyprint import HTML
+def _cards_job(args: tuple[dict, list[tuple[dict, str]]]) -> list[str]:
+    from tasks.scorecard import write_card
 
-    html, targets = args
-    doc = HTML(string=html, base_url=str(TEMPLATES)).render()
-    starts = {}
-    for i, page in enumerate(doc.pages):
-        for anchor in page.anchors:
-            if anchor.startswith("unit-"):
-                starts.setdefault(anchor, i)
-    order = sorted((starts[a], path) for a, path in targets)
-    written = []
-    for k, (first, path) in enumerate(order):
-        last = order[k + 1][0] if k + 1 < len(order) else len(doc.pages)
-        doc.copy(doc.pages[first:last]).write_pdf(path, full_fonts=True)
-        written.append(path)
-    return written
+    ctx, cards = args
+    for unit, path in cards:
+        write_card(Path(path), unit, ctx)
+    return [path for _, path in cards]
 
 
-def render_unit_pdfs(context: dict, folder: Path, workers: int = 2, batch: int = 24) -> list[Path]:
-    """`folder/<code>.pdf`, one scorecard per unit (file names from tasks.text.safe_filename), rendered in
-    `workers` processes. Units are laid out `batch` at a time in one document (one CSS cascade and font setup
-    for many cards) and each card's pages written as its own PDF: memory stays bounded by the batch, not by
-    the province (a layout holds every box of its document)."""
+def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path]:
+    """`folder/<code>.pdf`, one scorecard per unit (file names from tasks.text.safe_filename), drawn by
+    tasks/scorecard.py from `context['units']` (report.unit_cards), the units shared among `workers`
+    processes."""
     from tasks.text import inside
 
     folder.mkdir(parents=True, exist_ok=True)
-    units = context["units"]
-    batch = max(1, min(batch, math.ceil(len(units) / max(workers, 1))))  # every worker gets a share
-    jobs = []
-    for lo in range(0, len(units), batch):
-        chunk = units[lo:lo + batch]
-        html = render_html({**context, "units": chunk}, template="unit.html.jinja")
-        jobs.append((html, [(f"unit-{u['file_name']}", str(inside(folder, u["file_name"]))) for u in chunk]))
-    return [Path(p) for done in _in_processes(_unit_pdf_job, jobs, workers) for p in done]
+    ctx = {k: context[k] for k in ("L", "level_name", "province", "year", "version", "date", "synthetic")}
+    cards = [(u, str(inside(folder, u["file_name"]))) for u in context["units"]]
+    share = max(1, math.ceil(len(cards) / max(workers, 1)))
+    jobs = [(ctx, cards[lo:lo + share]) for lo in range(0, len(cards), share)]
+    return [Path(p) for done in _in_processes(_cards_job, jobs, workers) for p in done]
 
 
 def _json_value(v):

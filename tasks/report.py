@@ -10,7 +10,7 @@ import pandas as pd
 
 from tasks import charts
 from tasks.methodology import Methodology
-from tasks.numbers import format_number
+from tasks.numbers import format_number, publish
 from tasks.text import safe_filename, vi_sort_key
 
 LABELS = {
@@ -235,7 +235,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         field_rows.append({"unit_name": r.unit_name, "group": r.group, "cells": cells})
 
     # criteria where the province lost most points
-    crit = computed.criteria.assign(lost=computed.criteria["max_points"] - computed.criteria["points"])
+    crit = _published_lost(computed, d)
     lost = crit.groupby("criterion_code", sort=False).agg(lost=("lost", "sum"), max=("max_points", "first"))
     n_units = len(ranked)
     lost_rows = [{"code": code, "name": leaves[code].criterion.name.get(lang), "max": fmt(row["max"]),
@@ -266,7 +266,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
             pts = getattr(r, f"{f.code}_points")
             pct = getattr(r, f"{f.code}_pct")
             fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(pts), "max": fmt(f.max_points),
-                           "pct": fmt(pct), "lost": fmt(f.max_points - pts), "heat": _heat(pct)})
+                           "pct": fmt(pct), "lost": fmt(f.max_points - publish(pts, d)), "heat": _heat(pct)})
         mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
         weakest = [{"code": c.criterion_code, "name": leaves[c.criterion_code].criterion.name.get(lang),
                     "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost)}
@@ -389,6 +389,13 @@ def build_validation_context(problems: pd.DataFrame, limit: int = 2000) -> dict:
             "problems": rows, "truncated": max(0, len(problems) - limit)}
 
 
+def _published_lost(computed, d: int) -> pd.DataFrame:
+    """criteria.csv's rows with the points each unit lost, from the published (rounded) points: on every page
+    points + lost = maximum to the last digit (3,53 + 0,47, never 0,48 from an unrounded 3,525)."""
+    crit = computed.criteria_published
+    return crit.assign(lost=(crit["max_points"] - crit["points"]).round(d))
+
+
 def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[dict]:
     """One full scorecard per unit (units/<code>.pdf and the report's annex): fields with points, maximum,
     lost points, component index, last year's and the group's best; every criterion; the distance to the
@@ -398,7 +405,7 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
     fmt = lambda v: format_number(v, d, lang)  # noqa: E731
     ranked = computed.ranked.set_index("unit_code")
     leaves = {lf.code: lf for lf in m.leaves()}
-    crit = computed.criteria.assign(lost=computed.criteria["max_points"] - computed.criteria["points"])
+    crit = _published_lost(computed, d)
     crit_by_unit = {u: g for u, g in crit.groupby("unit_code", sort=False)}
     prev = computed.checked.previous
     prev = prev.drop_duplicates("unit_code").set_index("unit_code") if prev is not None and len(prev) else None
@@ -422,7 +429,7 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
             change = (format_number(pct - before, d, lang, signed=True) + (L["proforma_mark"] if merged else "")
                       if before is not None and not pd.isna(before) else "–")
             fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(r[f"{f.code}_points"]),
-                           "max": fmt(f.max_points), "lost": fmt(f.max_points - r[f"{f.code}_points"]),
+                           "max": fmt(f.max_points), "lost": fmt(f.max_points - publish(r[f"{f.code}_points"], d)),
                            "pct": fmt(pct), "pct_value": pct, "best_value": float(best.loc[r["group"], f"{f.code}_pct"]),
                            "best": fmt(best.loc[r["group"], f"{f.code}_pct"]), "change": change, "heat": _heat(pct)})
         mine = crit_by_unit[code]
@@ -454,7 +461,6 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
     """The official Excel appendix, Vietnamese headers, numbers as numbers (rounded half-up as published):
     Xếp hạng, Chỉ số thành phần, Tiêu chí, Hồ sơ – khảo sát and, for a corrected version, Đính chính. Units
     by group, rank and Vietnamese alphabetical order; the figures are those of results.csv / criteria.csv."""
-    from tasks.numbers import publish
 
     d = m.decimals
     res = computed.results.copy()

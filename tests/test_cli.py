@@ -226,16 +226,27 @@ def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
 
     _, out, _ = published
     results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    criteria = pd.read_csv(out / "criteria.csv", dtype={"unit_code": str})
+    fmt = lambda v: format_number(v, 2, "vi")  # noqa: E731
     files = sorted(p.name for p in (out / "units").iterdir())
     assert files == sorted(safe_filename(c, ".pdf") for c in results["unit_code"])
     for r in results.itertuples(index=False):
         reader = PdfReader(out / "units" / safe_filename(r.unit_code, ".pdf"))
-        assert len(reader.pages) <= 2, r.unit_code  # one page up to ~45 criteria
-        text = "".join(p.extract_text() for p in reader.pages)
+        assert len(reader.pages) == 1, r.unit_code  # one page up to ~45 criteria
+        text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())  # as read, not as laid out
         assert r.unit_name in text and format_number(r.index_pct, 2, "vi") in text
         assert f"{r.rank}/{r.rank_of}" in text
         deductions = "Điểm trừ " + ("−" if r.deduction_points > 0 else "") + format_number(r.deduction_points, 2, "vi")
         assert deductions in text and "Điểm trừ −0,00" not in text, r.unit_code
+        mine = list(criteria[criteria["unit_code"] == r.unit_code].itertuples(index=False))
+        starts, at = [], 0
+        for c in mine:  # every criterion, in the methodology's order
+            at = text.index(f" {c.criterion_code} ", at)
+            starts.append(at)
+        for k, c in enumerate(mine):  # its row reads: points, maximum, lost points when it lost any
+            lost = c.max_points - c.points
+            row = f" {fmt(c.points)} {fmt(c.max_points)}" + (f" {fmt(lost)}" if lost > 1e-9 else "") + " "
+            assert row in text[starts[k]:starts[k + 1] if k + 1 < len(mine) else None] + " ", (r.unit_code, c)
         for font in reader.pages[0]["/Resources"]["/Font"].values():  # every font embedded
             font = font.get_object()
             if "/DescendantFonts" in font:

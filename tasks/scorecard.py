@@ -1,0 +1,298 @@
+"""The per-unit scorecard, units/<code>.pdf, drawn on a PDF canvas (ReportLab) from `report.unit_cards`.
+
+Why not WeasyPrint, which renders the announcement report: a scorecard is a fixed one-page form (a title block,
+seven key figures, a field table with a profile chart, a criteria table), the same for every unit of a level,
+and a province sends hundreds of them. WeasyPrint spends ~0.3 s on each such page (HTML parsing, the CSS cascade
+over ~450 elements, line breaking in every table cell); drawing it directly costs ~0.01 s. Measured on this
+2-core machine for the 207 communes of the sample: 31.7 s → see bench/results.md. The figures and words are the
+same `unit_cards` context the HTML report uses (numbers formatted once, in tasks/report.py), the fonts are the
+report's (DejaVu Sans, Vietnamese subset, embedded), and tests read every card back (tests/test_cli.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reportlab.lib.colors import HexColor
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+FONTS = Path(__file__).resolve().parent.parent / "templates" / "fonts"
+REGULAR, BOLD = "PAR-Sans", "PAR-Sans-Bold"
+PAGE_W, PAGE_H = A4
+LEFT = RIGHT = 13 * mm
+TOP = BOTTOM = 16 * mm
+WIDTH = PAGE_W - LEFT - RIGHT
+ASCENT, DESCENT = 0.928, 0.236  # DejaVu Sans, in em
+
+# the report's palette (templates/report.css)
+RED, GRID, HEAD_BG, INK, GREY, NOTE = "#7a0d0d", "#bbbbbb", "#f2e6e6", "#111111", "#555555", "#444444"
+CHANGE_INK = {"up": "#106b21", "down": "#a01818", "same": "#666666", "none": "#666666"}
+HEAT_BG = {"h5": "#1a7f37", "h4": "#7cc48a", "h3": "#dff0d8", "h2": "#fde9b8", "h1": "#f5b7b1", "h0": "#eeeeee"}
+LOST_BG, BAR, SYNTH_BG, SYNTH_LINE = "#fdf0ef", "#7a9cc6", "#fff3cd", "#c9a227"
+_colour = {}
+
+
+def _c(hex_: str):
+    if hex_ not in _colour:
+        _colour[hex_] = HexColor(hex_)
+    return _colour[hex_]
+
+
+def register_fonts() -> None:
+    """The report's fonts, once per process (ReportLab embeds the glyphs a document uses)."""
+    if REGULAR not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(REGULAR, str(FONTS / "DejaVuSans-vi.ttf")))
+        pdfmetrics.registerFont(TTFont(BOLD, str(FONTS / "DejaVuSans-Bold-vi.ttf")))
+
+
+class Cell:
+    """One table cell: text, alignment ('l', 'c', 'r'), bold, ink and background colours; `wrap=False` keeps
+    numbers on one line as the report does (white-space: nowrap)."""
+
+    __slots__ = ("text", "align", "bold", "ink", "bg", "wrap")
+
+    def __init__(self, text, align="l", bold=False, ink=INK, bg=None, wrap=True):
+        self.text, self.align, self.bold, self.ink, self.bg, self.wrap = str(text), align, bold, ink, bg, wrap
+
+
+class Sheet:
+    """A canvas with a cursor `y` that moves down the page and starts a new page (with the footer) when the
+    next block does not fit."""
+
+    def __init__(self, path: Path, title: str, footer: str, author: str):
+        self.cv = Canvas(str(path), pagesize=A4, invariant=True, pageCompression=1, initialFontName=REGULAR,
+                         initialFontSize=8)  # no Helvetica: every font in the file is embedded
+        self.cv.setTitle(title)
+        self.cv.setAuthor(author)
+        self.cv.setCreator("parindex")
+        self.footer = footer
+        self.pages = 1
+        self.y = PAGE_H - TOP
+
+    def room(self, height: float) -> bool:
+        return self.y - height >= BOTTOM
+
+    def new_page(self) -> None:
+        self._footer()
+        self.cv.showPage()
+        self.pages += 1
+        self.y = PAGE_H - TOP
+
+    def _footer(self) -> None:
+        self.cv.setFillColor(_c(GREY))
+        text, size = self.footer, 8.0
+        wide = pdfmetrics.stringWidth(text, REGULAR, size)
+        if wide > WIDTH:  # a long unit name: smaller, and cut short with an ellipsis below 5 pt
+            size = max(5.0, size * WIDTH / wide)
+            while pdfmetrics.stringWidth(text, REGULAR, size) > WIDTH:
+                text = text[:-2] + "…"
+        self.cv.setFont(REGULAR, size)
+        self.cv.drawCentredString(PAGE_W / 2, BOTTOM / 2, text)
+
+    def save(self) -> int:
+        self._footer()
+        self.cv.save()
+        return self.pages
+
+    def text(self, x: float, y: float, s: str, size: float, bold=False, ink=INK, align="l") -> None:
+        cv = self.cv
+        cv.setFont(BOLD if bold else REGULAR, size)
+        cv.setFillColor(_c(ink))
+        if align == "l":
+            cv.drawString(x, y, s)
+        elif align == "r":
+            cv.drawRightString(x, y, s)
+        else:
+            cv.drawCentredString(x, y, s)
+
+    def paragraph(self, s: str, size: float, x: float = LEFT, width: float = WIDTH, ink=INK, bold=False,
+                  align="l", leading: float = 1.35, space_after: float = 4) -> None:
+        """Wrapped text at the cursor, moving it down."""
+        lines = simpleSplit(s, BOLD if bold else REGULAR, size, width)
+        lead = size * leading
+        if not self.room(len(lines) * lead):
+            self.new_page()
+        for line in lines:
+            self.y -= lead
+            ax = x if align == "l" else x + width / 2
+            self.text(ax, self.y + (lead - size * (ASCENT + DESCENT)) / 2 + DESCENT * size, line, size, bold,
+                      ink, align)
+        self.y -= space_after
+
+    def table(self, widths: list[float], header: list[Cell], rows: list[list[Cell]], size: float,
+              head_size: float | None = None, pad_x: float = 2, pad_y: float = 0.5, leading: float = 1.15,
+              x: float = LEFT, row_bg: list[str | None] | None = None, head_bold_size: float | None = None) -> None:
+        """A bordered table at the cursor, the header repeated on every page it runs onto."""
+        head_size = head_size or size
+        head = self._layout(widths, header, head_size, pad_x, pad_y, leading)
+        body = [self._layout(widths, r, size, pad_x, pad_y, leading) for r in rows]
+        if not self.room(head[0] + (body[0][0] if body else 0)):
+            self.new_page()
+        self._row(x, widths, header, head, head_size, pad_x, pad_y, leading, HEAD_BG)
+        for i, (cells, laid) in enumerate(zip(rows, body, strict=True)):
+            if not self.room(laid[0]):
+                self.new_page()
+                self._row(x, widths, header, head, head_size, pad_x, pad_y, leading, HEAD_BG)
+            self._row(x, widths, cells, laid, size, pad_x, pad_y, leading, row_bg[i] if row_bg else None)
+
+    @staticmethod
+    def _layout(widths, cells, size, pad_x, pad_y, leading):
+        lines = []
+        for w, cell in zip(widths, cells, strict=True):
+            font = BOLD if cell.bold else REGULAR
+            lines.append(simpleSplit(cell.text, font, size, w - 2 * pad_x) if cell.wrap and cell.text
+                         else [cell.text])
+        height = max(len(ls) for ls in lines) * size * leading + 2 * pad_y
+        return height, lines
+
+    def _row(self, x, widths, cells, laid, size, pad_x, pad_y, leading, bg):
+        height, lines = laid
+        cv = self.cv
+        top = self.y
+        cv.setLineWidth(0.5)
+        cv.setStrokeColor(_c(GRID))
+        cx = x
+        lead = size * leading
+        for w, cell, ls in zip(widths, cells, lines, strict=True):
+            fill = cell.bg or bg
+            if fill:
+                cv.setFillColor(_c(fill))
+            cv.rect(cx, top - height, w, height, stroke=1, fill=1 if fill else 0)
+            baseline = top - pad_y - (lead - size * (ASCENT + DESCENT)) / 2 - ASCENT * size
+            for line in ls:
+                if line:
+                    ax = cx + pad_x if cell.align == "l" else cx + w - pad_x if cell.align == "r" else cx + w / 2
+                    self.text(ax, baseline, line, size, cell.bold, cell.ink, cell.align)
+                baseline -= lead
+            cx += w
+        self.y = top - height
+
+
+def _title_block(s: Sheet, u: dict, ctx: dict) -> None:
+    L = ctx["L"]
+    kind = f"{L['unit_card']} · {ctx['level_name']} · {ctx['province']} · {ctx['year']}".upper()
+    name_lines = simpleSplit(u["unit_name"], BOLD, 15, WIDTH - 16)
+    meta = [(f"{L['group']}: ", False), (str(u["group"]), True), (f"    {L['version']}: {ctx['version']}", False),
+            (f"    {L['published']}: {ctx['date']}", False)]
+    height = 5 + 8 * 1.35 + len(name_lines) * 15 * 1.2 + 8 * 1.35 + 5 + 4
+    top = s.y
+    s.cv.setStrokeColor(_c(RED))
+    s.cv.setLineWidth(1)
+    s.cv.rect(LEFT, top - height, WIDTH, height, stroke=1, fill=0)
+    y = top - 5 - 8
+    s.cv.setFont(REGULAR, 8)
+    s.cv.setFillColor(_c(RED))
+    s.cv.drawString(LEFT + 8, y, kind, charSpace=0.5)
+    for line in name_lines:
+        y -= 15 * 1.2
+        s.text(LEFT + 8, y, line, 15, bold=True)
+    y -= 8 * 1.35 + 4
+    x = LEFT + 8
+    for part, bold in meta:
+        s.text(x, y, part, 8, bold=bold)
+        x += pdfmetrics.stringWidth(part, BOLD if bold else REGULAR, 8)
+    s.y = top - height - 4
+
+
+def _synthetic(s: Sheet, text: str) -> None:
+    lines = simpleSplit(text, BOLD, 9, WIDTH - 12)
+    height = len(lines) * 9 * 1.35 + 8
+    top = s.y - 2
+    s.cv.setStrokeColor(_c(SYNTH_LINE))
+    s.cv.setFillColor(_c(SYNTH_BG))
+    s.cv.setLineWidth(1)
+    s.cv.rect(LEFT, top - height, WIDTH, height, stroke=1, fill=1)
+    y = top - 4
+    for line in lines:
+        y -= 9 * 1.35
+        s.text(LEFT + 6, y + 3, line, 9, bold=True)
+    s.y = top - height - 6
+
+
+def _profile(s: Sheet, chart: dict, caption: str, x: float, width: float) -> float:
+    """The field profile (tasks/charts.field_profile, drawn by the report as SVG) scaled to `width`; returns
+    the height used, caption included."""
+    k = width / chart["width"]
+    top = s.y
+    cv = s.cv
+    h = chart["height"]
+    for t in chart["ticks"]:
+        cv.setStrokeColor(_c("#dddddd"))
+        cv.setLineWidth(0.5)
+        cv.line(x + t["x"] * k, top - 2 * k, x + t["x"] * k, top - (h - 12) * k)
+        s.text(x + t["x"] * k, top - (h - 3) * k, t["v"], 7 * k, align="c")
+    for r in chart["rows"]:
+        s.text(x + (chart["x0"] - 4) * k, top - (r["y"] + 9) * k, r["code"], 8 * k, align="r")
+        cv.setFillColor(_c(BAR))
+        cv.rect(x + chart["x0"] * k, top - (r["y"] + chart["row"] - 4) * k, r["w"] * k, (chart["row"] - 4) * k,
+                stroke=0, fill=1)
+        cv.setStrokeColor(_c(INK))
+        cv.setLineWidth(1.6 * k)
+        cv.line(x + r["best"] * k, top - (r["y"] - 1) * k, x + r["best"] * k, top - (r["y"] + chart["row"] - 3) * k)
+        s.text(x + (chart["x0"] + chart["plot_w"] + 4) * k, top - (r["y"] + 9) * k, r["text"], 7.5 * k)
+    s.y = top - h * k - 2
+    s.paragraph(caption, 7.5, x=x, width=width, ink=NOTE, align="c", space_after=0)
+    used = top - s.y
+    s.y = top
+    return used
+
+
+def draw_card(s: Sheet, u: dict, ctx: dict) -> None:
+    """One unit's scorecard, the layout of the report's short scorecards written out in full."""
+    L = ctx["L"]
+    _title_block(s, u, ctx)
+    if ctx.get("synthetic"):
+        _synthetic(s, L["synthetic"])
+    kpi_head = [Cell(L[k], "c", bold=True) for k in ("rank", "index", "points", "band", "change", "prev_rank",
+                                                      "prev_index")]
+    kpi = [Cell(u["rank"], "c", True), Cell(u["index"], "c", True), Cell(u["points"], "c", True),
+           Cell(u["band"], "c", True), Cell(u["change"], "c", True, ink=CHANGE_INK.get(u["change_css"], INK)),
+           Cell(u["prev_rank"] or "–", "c", True), Cell(u["prev_index"] or "–", "c", True)]
+    s.table([WIDTH / 7] * 7, kpi_head, [kpi], size=10, head_size=7, pad_y=1)
+    s.y -= 4
+    lead = u["next_band"] + "." + (f" {L['formed_from']}: {u['predecessors']}." if u.get("predecessors") else "")
+    s.paragraph(lead, 9)
+    # the profile chart (40 %) beside the field table (58 %)
+    top = s.y
+    used = _profile(s, u["profile"], L["chart_profile"], LEFT, WIDTH * 0.40)
+    fx = LEFT + WIDTH * 0.42
+    fw = WIDTH * 0.58
+    head = [Cell(L["field_col"], bold=True)] + [Cell(L[k], "r", bold=True) for k in
+                                                ("points", "max", "lost_short", "pct_col", "best_in_group",
+                                                 "vs_last_year")]
+    rows = [[Cell(f["code"]), Cell(f["points"], "r", wrap=False), Cell(f["max"], "r", wrap=False),
+             Cell(f["lost"], "r", wrap=False), Cell(f["pct"], "r", bg=HEAT_BG.get(f["heat"]), wrap=False,
+                                                    ink="#ffffff" if f["heat"] == "h5" else INK),
+             Cell(f["best"], "r", wrap=False), Cell(f["change"], "r", wrap=False)] for f in u["fields"]]
+    rows.append([Cell(L["deductions_label"]), Cell(u["deductions_signed"], "r", wrap=False)] + [Cell("")] * 5)
+    s.table([fw / 7] * 7, head, rows, size=7, x=fx)
+    s.y = min(s.y, top - used) - 8
+    if not s.room(60):
+        s.new_page()
+    s.paragraph(L["criteria"], 10, bold=True, space_after=2)
+    long = len(u["criteria"]) > 40
+    size = 5.8 if long else 6.5
+    widths = [WIDTH * p for p in (0.07, 0.55, 0.13, 0.09, 0.08, 0.08)]
+    head = [Cell(L["criterion"], bold=True), Cell(""), Cell(L["source"], bold=True),
+            Cell(L["points"], "r", bold=True), Cell(L["max"], "r", bold=True), Cell(L["lost_short"], "r", bold=True)]
+    rows = [[Cell(c["code"]), Cell(c["name"]), Cell(c["source"]), Cell(c["points"], "r", wrap=False),
+             Cell(c["max"], "r", wrap=False), Cell(c["lost"], "r", wrap=False)] for c in u["criteria"]]
+    s.table(widths, head, rows, size=size, pad_y=0.3, leading=1.12 if long else 1.15,
+            row_bg=[LOST_BG if c["lost_css"] else None for c in u["criteria"]])
+    s.y -= 6
+    note = " · ".join(f"{f['code']}: {f['name']}" for f in u["fields"])
+    s.paragraph(note, 7.5, ink=NOTE)
+
+
+def write_card(path: Path, u: dict, ctx: dict) -> int:
+    """units/<code>.pdf for one unit; returns its page count."""
+    register_fonts()
+    s = Sheet(path, f"{ctx['L']['unit_card']} {ctx['year']} — {u['unit_name']}", u["unit_name"],
+              str(ctx["province"]))
+    draw_card(s, u, ctx)
+    return s.save()
