@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (tcp://host:8786) "
                                                      "instead of a local cluster")
     n.add_argument("--sequential", action="store_true", help="one province after another, in this process")
-    n.add_argument("--unit-pdfs", action="store_true", help="also write units/<code>.pdf for every unit")
+    n.add_argument("--unit-pdfs", action=argparse.BooleanOptionalAction, default=True,
+                   help="write units/<code>.pdf for every unit (default; --no-unit-pdfs for a quicker check run)")
     n.set_defaults(fn=cmd_national)
 
     sv = sub.add_parser("serve", help="serve the yearly schedule and the rerun deployment to a Prefect server")

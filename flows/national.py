@@ -41,7 +41,7 @@ def province_folders(inputs: Path) -> dict[str, list[Path]]:
 
 @flow(name="parindex-province")
 def province_run(province: str, folders: list[str], out: str, db: str | None = None,
-                 unit_pdfs: bool = False, render_workers: int = 1) -> list[dict]:
+                 unit_pdfs: bool = True, render_workers: int = 1) -> list[dict]:
     """Publish every level of one province: `out/<level>/` for each input folder, in one database."""
     out_dir = Path(out)
     db = db or f"sqlite:///{(out_dir / 'parindex.sqlite').resolve()}"
@@ -80,11 +80,11 @@ def overview(done: list[dict]) -> pd.DataFrame:
 
 
 @flow(name="parindex-national-run")
-def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool = False,
+def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool = True,
                  render_workers: int = 1, provinces: list[str] | None = None) -> dict:
     """Publish every province under `inputs` into `out/<province>/<level>/`; one sub-flow per province on
     this flow's task runner. `db`: one database for all (PostgreSQL in production); default an SQLite file
-    per province. Unit PDFs are off by default at this scale (the scorecards stay in each report)."""
+    per province. `unit_pdfs=False` leaves out units/<code>.pdf (a quicker check run)."""
     logger = get_run_logger()
     started = time.perf_counter()
     found = province_folders(Path(inputs))

@@ -90,7 +90,11 @@ def test_dask_run_agrees_with_the_sequential_run(national, tmp_path):
         row = overview[(overview["province_slug"] + "/" + overview["level"]) == pub].iloc[0]
         assert row["highest_index"] == res["index_pct"].max() and row["units"] == len(res)
         assert (tmp_path / "dask" / pub / "report.vi.pdf").stat().st_size > 10_000
-        assert not (tmp_path / "dask" / pub / "units").exists()  # unit PDFs are opt-in at national scale
+        cards = sorted(p.name for p in (tmp_path / "dask" / pub / "units").iterdir())  # a scorecard per unit
+        assert len(cards) == len(res)
+        for card in cards:  # drawn reproducibly: the same bytes from a Dask worker and from this process
+            assert (tmp_path / "dask" / pub / "units" / card).read_bytes() == \
+                (tmp_path / "seq" / pub / "units" / card).read_bytes(), (pub, card)
     # last year's results reached the report: rank changes are filled
     res = pd.read_csv(tmp_path / "dask" / "hue" / "commune" / "results.csv")
     assert res["prev_rank"].notna().all()
@@ -109,9 +113,10 @@ def test_a_failing_province_does_not_stop_the_others(national, tmp_path):
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
                       env=env) as cluster:
         proc = parindex("national", "--inputs", str(tree), "--out", str(tmp_path / "out"),
-                        "--scheduler", cluster.scheduler_address, check_exit=1)
+                        "--scheduler", cluster.scheduler_address, "--no-unit-pdfs", check_exit=1)
     assert "hue" in proc.stderr and "1 province(s) failed" in proc.stderr
     assert (tmp_path / "out" / "lai-chau" / "commune" / "results.csv").is_file()
+    assert not (tmp_path / "out" / "lai-chau" / "commune" / "units").exists()  # --no-unit-pdfs
     assert not (tmp_path / "out" / "hue" / "commune" / "results.csv").exists()
     errors = pd.read_csv(tmp_path / "out" / "hue" / "commune" / "validation" / "errors.csv", dtype=str)
     assert (errors["column"] == "appraised_points").any() and (errors["value"] == "bốn").any()

@@ -1,10 +1,12 @@
 """Output paths not covered elsewhere: raw dossiers as CSV or Parquet give the same results; hostile text in
-unit names and notes stays inert in HTML and Excel."""
+unit names and notes stays inert in HTML and Excel; the garbage collector pause around WeasyPrint."""
 
+import gc
 import shutil
 from datetime import UTC, datetime
 
 import pandas as pd
+import pytest
 
 from tasks import render, report
 from tests.helpers import compute_folder, edit_csv, read_folder
@@ -45,3 +47,22 @@ def test_hostile_text_is_escaped_in_html_and_not_a_formula_in_excel(mini, tmp_pa
 
     cell = load_workbook(tmp_path / "r.xlsx")["results"]["B3"]
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
+
+
+def test_the_garbage_collector_is_paused_only_while_a_pdf_is_made(tmp_path):
+    assert gc.isenabled()
+    with render.collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), render.collector_paused():
+        raise RuntimeError("a layout error")
+    assert gc.isenabled()  # back on after a failure too
+    gc.disable()
+    try:
+        with render.collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller that paused it keeps it paused
+    finally:
+        gc.enable()
+    render.html_to_pdf("<html><body><p>Xã Chi Lăng Bắc 89,53</p></body></html>", tmp_path / "t.pdf")
+    assert gc.isenabled() and (tmp_path / "t.pdf").read_bytes().startswith(b"%PDF")
