@@ -174,28 +174,48 @@ class Sheet:
 
 
 def _title_block(s: Sheet, u: dict, ctx: dict) -> None:
+    """The boxed title: what the card is (level, province, year), the unit's name, its group, the version and
+    the date. Any of them may be long (a merged commune's name, a group with a long name): they wrap."""
     L = ctx["L"]
+    inner = WIDTH - 16
     kind = f"{L['unit_card']} · {ctx['level_name']} · {ctx['province']} · {ctx['year']}".upper()
-    name_lines = simpleSplit(u["unit_name"], BOLD, 15, WIDTH - 16)
-    meta = [(f"{L['group']}: ", False), (str(u["group"]), True), (f"    {L['version']}: {ctx['version']}", False),
-            (f"    {L['published']}: {ctx['date']}", False)]
-    height = 5 + 8 * 1.35 + len(name_lines) * 15 * 1.2 + 8 * 1.35 + 5 + 4
+    kind_lines = simpleSplit(kind, REGULAR, 8, inner - 0.5 * len(kind))  # letter-spaced 0.5 pt
+    name_lines = simpleSplit(u["unit_name"], BOLD, 15, inner)
+    meta_lines: list[list[tuple[str, bool]]] = [[]]  # the group, version and date, greedily on lines
+    width = 0.0
+    for k, (part, bold) in enumerate([(f"{L['group']}: ", False), (str(u["group"]), True),
+                                      (f"{L['version']}: {ctx['version']}", False),
+                                      (f"{L['published']}: {ctx['date']}", False)]):
+        gap = "    " if k >= 2 and meta_lines[-1] else ""
+        w = pdfmetrics.stringWidth(gap + part, BOLD if bold else REGULAR, 8)
+        if meta_lines[-1] and width + w > inner and k != 1:
+            meta_lines.append([])
+            gap, width = "", 0.0
+            w = pdfmetrics.stringWidth(part, BOLD if bold else REGULAR, 8)
+        meta_lines[-1].append((gap + part, bold))
+        width += w
+    height = 5 + len(kind_lines) * 8 * 1.35 + len(name_lines) * 15 * 1.2 + len(meta_lines) * 8 * 1.35 + 5 + 4
     top = s.y
     s.cv.setStrokeColor(_c(RED))
     s.cv.setLineWidth(1)
     s.cv.rect(LEFT, top - height, WIDTH, height, stroke=1, fill=0)
-    y = top - 5 - 8
+    y = top - 5 - 8 * 1.35 + 8 * 0.35
     s.cv.setFont(REGULAR, 8)
     s.cv.setFillColor(_c(RED))
-    s.cv.drawString(LEFT + 8, y, kind, charSpace=0.5)
+    for line in kind_lines:
+        s.cv.drawString(LEFT + 8, y, line, charSpace=0.5)
+        y -= 8 * 1.35
+    y += 8 * 1.35
     for line in name_lines:
         y -= 15 * 1.2
         s.text(LEFT + 8, y, line, 15, bold=True)
-    y -= 8 * 1.35 + 4
-    x = LEFT + 8
-    for part, bold in meta:
-        s.text(x, y, part, 8, bold=bold)
-        x += pdfmetrics.stringWidth(part, BOLD if bold else REGULAR, 8)
+    y -= 4
+    for parts in meta_lines:
+        y -= 8 * 1.35
+        x = LEFT + 8
+        for part, bold in parts:
+            s.text(x, y, part, 8, bold=bold)
+            x += pdfmetrics.stringWidth(part, BOLD if bold else REGULAR, 8)
     s.y = top - height - 4
 
 

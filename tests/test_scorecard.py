@@ -65,6 +65,8 @@ def test_a_long_card_runs_onto_a_second_page_with_its_header_and_footer(tmp_path
 
 def test_nothing_is_drawn_past_the_margins(tmp_path):
     u, ctx = _card(45, name=LONG_NAME)
+    u["group"] = "Các phường thuộc thành phố Hải Dương, trung tâm chính trị, kinh tế và văn hóa của tỉnh"
+    ctx["province"] = "Thành phố Hồ Chí Minh (gồm Bình Dương và Bà Rịa – Vũng Tàu sau sắp xếp năm 2025)"
     path = tmp_path / "wide.pdf"
     assert scorecard.write_card(path, u, ctx) == 1
     page = PdfReader(path).pages[0]
@@ -79,6 +81,7 @@ def test_nothing_is_drawn_past_the_margins(tmp_path):
         assert scorecard.BOTTOM / 2 - 1 <= y <= float(page.mediabox.height) - scorecard.TOP, (text, y)
     text = " ".join(page.extract_text().split())
     assert "Ủy ban nhân dân phường Nguyễn Trãi" in text and "Phạm Ngũ Lão" in text  # the long name, wrapped
+    assert "Bà Rịa – Vũng Tàu".upper() in text and "văn hóa của tỉnh" in text and "ngày 15 tháng 4 năm 2025" in text
 
 
 def test_every_font_is_embedded_and_the_same_card_gives_the_same_bytes(tmp_path):
