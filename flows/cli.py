@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="output folder (the publication)")
     r.add_argument("--db", default=None, help="SQLAlchemy URL; default an SQLite file under --out")
     r.add_argument("--no-unit-pdfs", action="store_true",
-                   help="leave out units/<code>.pdf (about 0.3 s a unit); the report keeps the short scorecards")
+                   help="leave out units/<code>.pdf (a quicker check run); the report keeps the short scorecards")
     r.set_defaults(fn=cmd_run)
 
     rr = sub.add_parser("rerun", help="publish a corrected version of a published run")
