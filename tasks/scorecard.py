@@ -307,6 +307,9 @@ def draw_card(s: Sheet, u: dict, ctx: dict) -> None:
     s.y -= 6
     note = " · ".join(f"{f['code']}: {f['name']}" for f in u["fields"])
     s.paragraph(note, 7.5, ink=NOTE)
+    if ctx.get("run_id"):  # which publication this card belongs to, for a complaint or an audit
+        s.paragraph(f"{L['run']}: {ctx['run_id']} · {L['inputs_digest']}: {ctx['inputs_digest'][:16]}… · "
+                    f"{L['methodology']}: {ctx['methodology_id']}", 6.5, ink=GREY, space_after=0)
 
 
 def write_card(path: Path, u: dict, ctx: dict) -> int:

@@ -151,6 +151,12 @@ def test_pdf_reports_read_back_match_results(published):
             assert f"{r.index_pct:.2f}".replace(".", sep) in text
             assert f"{r.rank}/{r.rank_of}" in text
         assert ("DỮ LIỆU MÔ PHỎNG" if lang == "vi" else "SYNTHETIC DATA") in text
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        flat = "".join(text.split())  # long digests wrap in the provenance table
+        odd = {c for c in text if 0x0400 <= ord(c) <= 0x052F or 0xFB00 <= ord(c) <= 0xFB06}
+        assert not odd, f"characters that are not in the report (a glyph mapped wrongly): {odd}"
+        assert lang == "vi" or "Component indices by field" in " ".join(text.split())  # "fi", not a ligature
+        assert manifest["run_id"].replace("-", "") in flat.replace("-", "") and manifest["inputs_sha256"] in flat
 
 
 def test_validation_failure_publishes_nothing_and_names_the_cell(published):
@@ -227,6 +233,7 @@ def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
     _, out, _ = published
     results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
     criteria = pd.read_csv(out / "criteria.csv", dtype={"unit_code": str})
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     fmt = lambda v: format_number(v, 2, "vi")  # noqa: E731
     files = sorted(p.name for p in (out / "units").iterdir())
     assert files == sorted(safe_filename(c, ".pdf") for c in results["unit_code"])
@@ -236,6 +243,7 @@ def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
         text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())  # as read, not as laid out
         assert r.unit_name in text and format_number(r.index_pct, 2, "vi") in text
         assert f"{r.rank}/{r.rank_of}" in text
+        assert f"Mã lần chạy: {manifest['run_id']}" in text and manifest["inputs_sha256"][:16] in text  # provenance
         deductions = "Điểm trừ " + ("−" if r.deduction_points > 0 else "") + format_number(r.deduction_points, 2, "vi")
         assert deductions in text and "Điểm trừ −0,00" not in text, r.unit_code
         mine = list(criteria[criteria["unit_code"] == r.unit_code].itertuples(index=False))
