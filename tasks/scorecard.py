@@ -307,8 +307,9 @@ def draw_card(s: Sheet, u: dict, ctx: dict) -> None:
     s.y -= 6
     note = " · ".join(f"{f['code']}: {f['name']}" for f in u["fields"])
     s.paragraph(note, 7.5, ink=NOTE)
-    if ctx.get("run_id"):  # which publication this card belongs to, for a complaint or an audit
-        s.paragraph(f"{L['run']}: {ctx['run_id']} · {L['inputs_digest']}: {ctx['inputs_digest'][:16]}… · "
+    if ctx.get("inputs_digest"):  # what this card was computed from, for a complaint or an audit (no run id:
+        # the same inputs give the same bytes; manifest.json ties the digest to the run)
+        s.paragraph(f"{L['version']} {ctx['version']} · {L['inputs_digest']}: {ctx['inputs_digest'][:16]}… · "
                     f"{L['methodology']}: {ctx['methodology_id']}", 6.5, ink=GREY, space_after=0)
 
 

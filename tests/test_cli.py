@@ -156,7 +156,7 @@ def test_pdf_reports_read_back_match_results(published):
         odd = {c for c in text if 0x0400 <= ord(c) <= 0x052F or 0xFB00 <= ord(c) <= 0xFB06}
         assert not odd, f"characters that are not in the report (a glyph mapped wrongly): {odd}"
         assert lang == "vi" or "Component indices by field" in " ".join(text.split())  # "fi", not a ligature
-        assert manifest["run_id"].replace("-", "") in flat.replace("-", "") and manifest["inputs_sha256"] in flat
+        assert manifest["inputs_sha256"] in flat and manifest["methodology_sha256"] in flat
 
 
 def test_validation_failure_publishes_nothing_and_names_the_cell(published):
@@ -243,7 +243,7 @@ def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
         text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())  # as read, not as laid out
         assert r.unit_name in text and format_number(r.index_pct, 2, "vi") in text
         assert f"{r.rank}/{r.rank_of}" in text
-        assert f"Mã lần chạy: {manifest['run_id']}" in text and manifest["inputs_sha256"][:16] in text  # provenance
+        assert f"{manifest['inputs_sha256'][:16]}… · Bộ tiêu chí: {manifest['methodology_id']}" in text  # provenance
         deductions = "Điểm trừ " + ("−" if r.deduction_points > 0 else "") + format_number(r.deduction_points, 2, "vi")
         assert deductions in text and "Điểm trừ −0,00" not in text, r.unit_code
         mine = list(criteria[criteria["unit_code"] == r.unit_code].itertuples(index=False))

@@ -49,6 +49,10 @@ def test_same_inputs_give_byte_identical_outputs_and_rows(prefect_harness, mini,
     annual_run(inputs=str(mini), out=str(tmp_path / "b"))
     for name in REPRODUCIBLE:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    cards = sorted(p.name for p in (tmp_path / "a" / "units").iterdir())
+    assert cards and cards == sorted(p.name for p in (tmp_path / "b" / "units").iterdir())
+    for card in cards:  # the unit scorecards too
+        assert (tmp_path / "a" / "units" / card).read_bytes() == (tmp_path / "b" / "units" / card).read_bytes(), card
     assert "12 tháng 4 năm 2025" in (tmp_path / "a" / "report.vi.html").read_text(encoding="utf-8")
     url_a, url_b = (store.default_url(tmp_path / x) for x in "ab")
     for table in (store.results, store.criterion_points, store.field_results, store.units):

@@ -86,7 +86,7 @@ def test_nothing_is_drawn_past_the_margins(tmp_path):
 
 def test_every_font_is_embedded_and_the_same_card_gives_the_same_bytes(tmp_path):
     u, ctx = _card(30)
-    ctx.update(run_id="0b0e6f0c-5a51-4c2e-9d55-3f1c2a7e9a10", inputs_digest="ab" * 32, methodology_id="hd-commune-2024")
+    ctx.update(inputs_digest="ab" * 32, methodology_id="hd-commune-2024")
     a, b = tmp_path / "a.pdf", tmp_path / "b.pdf"
     scorecard.write_card(a, u, ctx)
     scorecard.write_card(b, u, ctx)
@@ -101,4 +101,4 @@ def test_every_font_is_embedded_and_the_same_card_gives_the_same_bytes(tmp_path)
     text = " ".join(PdfReader(a).pages[0].extract_text().split())
     assert "DỮ LIỆU MÔ PHỎNG" in text and "16/24 82,18 82,18 Tốt ▼ 3 13 82,53" in text
     assert "Điểm trừ −0,50" in text
-    assert "Mã lần chạy: 0b0e6f0c-5a51-4c2e-9d55-3f1c2a7e9a10" in text and "abababababababab…" in text  # provenance
+    assert "Phiên bản 2 · Mã băm tổng hợp các tệp đầu vào: abababababababab… · Bộ tiêu chí: hd-commune-2024" in text
