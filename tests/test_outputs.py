@@ -66,3 +66,33 @@ def test_the_garbage_collector_is_paused_only_while_a_pdf_is_made(tmp_path):
         gc.enable()
     render.html_to_pdf("<html><body><p>Xã Chi Lăng Bắc 89,53</p></body></html>", tmp_path / "t.pdf")
     assert gc.isenabled() and (tmp_path / "t.pdf").read_bytes().startswith(b"%PDF")
+
+
+def _pid_of(job):
+    import os
+    import time
+
+    time.sleep(job[1])
+    return job[0], os.getpid(), gc.isenabled()
+
+
+def _broken(job):
+    raise ValueError(f"cannot write {job}")
+
+
+def test_pdfs_are_made_in_child_processes_and_their_errors_come_back(tmp_path):
+    import os
+
+    jobs = [("a", 0.3), ("b", 0.0), ("c", 0.1)]
+    done = render._in_children(_pid_of, jobs, workers=2)
+    assert [name for name, _, _ in done] == ["a", "b", "c"]  # in the order of the jobs, not of finishing
+    assert os.getpid() not in {pid for _, pid, _ in done} and len({pid for _, pid, _ in done}) == 3
+    assert not any(enabled for _, _, enabled in done) and gc.isenabled()  # collector off only in the children
+    with pytest.raises(render.ChildFailed, match=r"ValueError: cannot write units/x\.pdf"):
+        render._in_children(_broken, ["units/x.pdf", "units/y.pdf"], workers=1)
+    html = tmp_path / "r.html"
+    html.write_text("<html><body><p>Phường Nguyễn Trãi 92,86</p></body></html>", encoding="utf-8")
+    render.render_pdfs([(html, tmp_path / "r.pdf")], workers=1)
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    with pytest.raises(render.ChildFailed, match=r"FileNotFoundError.*missing/r\.pdf"):  # the target named
+        render.render_pdfs([(html, tmp_path / "missing" / "r.pdf")], workers=1)
