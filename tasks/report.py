@@ -397,7 +397,7 @@ def _published_lost(computed, d: int) -> pd.DataFrame:
 
 
 def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[dict]:
-    """One full scorecard per unit (units/<code>.pdf and the report's annex): fields with points, maximum,
+    """One full scorecard per unit (units/<code>.pdf, drawn by tasks/scorecard.py): fields with points, maximum,
     lost points, component index, last year's and the group's best; every criterion; the distance to the
     next band; a profile chart against the group's best."""
     L = LABELS[lang]
@@ -461,7 +461,6 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
     """The official Excel appendix, Vietnamese headers, numbers as numbers (rounded half-up as published):
     Xếp hạng, Chỉ số thành phần, Tiêu chí, Hồ sơ – khảo sát and, for a corrected version, Đính chính. Units
     by group, rank and Vietnamese alphabetical order; the figures are those of results.csv / criteria.csv."""
-
     d = m.decimals
     res = computed.results.copy()
     group_order = {g: i for i, g in enumerate(dict.fromkeys(res["group"]))}  # as units.csv lists them
@@ -483,7 +482,7 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
 
     leaves = {lf.code: lf for lf in m.leaves()}
     order = {u: i for i, u in enumerate(res["unit_code"])}
-    crit = computed.criteria_published.copy()
+    crit = _published_lost(computed, d)
     crit = crit.assign(_u=crit["unit_code"].map(order)).sort_values("_u", kind="stable")
     names = dict(zip(res["unit_code"], res["unit_name"], strict=True))
     criteria = pd.DataFrame({
@@ -492,7 +491,7 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
         "Tiêu chí": crit["criterion_code"].map(lambda c: leaves[c].criterion.name.get("vi") if c in leaves else ""),
         "Nguồn điểm": crit["source"].map(SOURCE_VI).fillna(crit["source"]), "Điểm": crit["points"],
         "Điểm tối đa": crit["max_points"],
-        "Điểm bị mất": [publish(mx - p, d) for mx, p in zip(crit["max_points"], crit["points"], strict=True)]})
+        "Điểm bị mất": crit["lost"]})
 
     rates = _rates_by_unit(computed)
     survey_max = _survey_max(m)

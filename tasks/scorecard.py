@@ -126,7 +126,7 @@ class Sheet:
 
     def table(self, widths: list[float], header: list[Cell], rows: list[list[Cell]], size: float,
               head_size: float | None = None, pad_x: float = 2, pad_y: float = 0.5, leading: float = 1.15,
-              x: float = LEFT, row_bg: list[str | None] | None = None, head_bold_size: float | None = None) -> None:
+              x: float = LEFT, row_bg: list[str | None] | None = None) -> None:
         """A bordered table at the cursor, the header repeated on every page it runs onto."""
         head_size = head_size or size
         head = self._layout(widths, header, head_size, pad_x, pad_y, leading)
