@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.schema import COUNT_COLUMNS
+
 NUMBER = r"^-?\d+(?:\.\d+)?$"
 WHOLE = r"^\d+$"
 PERIOD = r"^\d{4}-(?:0[1-9]|1[0-2])$"
@@ -49,8 +51,9 @@ def build_rules(m, scored_units: set[str]) -> list[Rule]:
     E = _gx().expectations
     leaves = m.leaves()
     appraisal = sorted(lf.code for lf in leaves if lf.source == "appraisal")
-    questions = sorted({q for lf in leaves if lf.source == "survey" for q in lf.criterion.questions})
-    answers = sorted({str(a) for lf in leaves if lf.source == "survey" for a in lf.criterion.answer_points} | {""})
+    asked = [lf for lf in leaves if lf.source == "survey" and lf.criterion.questions]
+    questions = sorted({q for lf in asked for q in lf.criterion.questions})
+    answers = sorted({str(a) for lf in asked for a in lf.criterion.answer_points} | {""})
     codes = sorted({lf.code for lf in leaves} | {f.code for f in m.fields} | {""})
     units = sorted(scored_units)
     r = []
@@ -102,7 +105,7 @@ def build_rules(m, scored_units: set[str]) -> list[Rule]:
         Rule("deductions", "criterion_code", E.ExpectColumnValuesToBeInSet(column="criterion_code", value_set=codes),
              "is not a criterion or field code of the methodology", "không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí"),
     ]
-    for col in ("received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"):
+    for col in COUNT_COLUMNS:
         r.append(Rule("dossier_stats", col, E.ExpectColumnValuesToMatchRegex(column=col, regex=WHOLE),
                       "must be a whole number of dossiers, at least 0", "phải là số hồ sơ nguyên, không âm"))
     for a, b, en, vi in (("received", "received_online", "more dossiers received online than received",
@@ -165,7 +168,7 @@ def _derived(m, tables: dict[str, pd.DataFrame], scored_units: list[str]) -> dic
         answered = sv[sv["answer"] != ""]
         rows = []
         for lf in leaves.values():
-            if lf.source != "survey":
+            if lf.source != "survey" or not lf.criterion.questions:
                 continue
             c = lf.criterion
             n = answered[answered["question_code"].isin(c.questions)].groupby("unit_code")["respondent_id"].nunique()
@@ -176,8 +179,7 @@ def _derived(m, tables: dict[str, pd.DataFrame], scored_units: list[str]) -> dic
                                                          "respondents", "needed", "_row"])
     if "dossier_stats" in tables:
         st = tables["dossier_stats"]
-        nums = {f"_{c}": pd.to_numeric(st[c], errors="coerce") for c in
-                ("received", "received_online", "resolved", "resolved_on_time", "digitized")}
+        nums = {f"_{c}": pd.to_numeric(st[c], errors="coerce") for c in COUNT_COLUMNS}
         out["dossier_stats"] = st.assign(**nums)
     if "deductions" in tables:
         out["deductions"] = tables["deductions"]
@@ -243,12 +245,24 @@ def _columns_present(rule: Rule, frame: pd.DataFrame) -> bool:
 GX_TABLES = ("units", "self_assessment", "survey_responses", "dossier_stats", "deductions")  # + corrections
 
 
-def merge_problems(first: list[dict], second: list[dict]) -> list[dict]:
-    """One problem per place: rows of `first` (GX, bilingual) win over rows of `second` at the same file, row,
-    unit and column; the order is the order a person fixes them in (file, then row; problems about what is
-    missing, which have no row, after the rows of their file)."""
-    seen = {(p["file"], p["row"], p["unit_code"], p["column"]) for p in first}
-    merged = first + [p for p in second if (p["file"], p["row"], p["unit_code"], p["column"]) not in seen]
+def merge_problems(gx_rows: list[dict], checks: list[dict]) -> list[dict]:
+    """One problem per place (file, row, unit, column), with the most specific message: where the typing checks
+    (tasks/checks.py) and a GX rule both fired, the row keeps the checks' sentences (they name the criterion,
+    its maximum, the scale) and the GX rule's name in `check`; GX rows stand alone where the checks found
+    nothing. The order is the order a person fixes them in (file, then row; problems about what is missing,
+    which have no row, after the rows of their file)."""
+    place = lambda p: (p["file"], p["row"], p["unit_code"], p["column"])  # noqa: E731
+    gx_at = {}
+    for p in gx_rows:
+        gx_at.setdefault(place(p), p)
+    merged, seen = [], set()
+    for p in checks:
+        key = place(p)
+        if key in seen:
+            continue
+        seen.add(key)
+        merged.append({**p, "check": gx_at[key]["check"]} if key in gx_at else p)
+    merged += [p for p in gx_rows if place(p) not in seen and not seen.add(place(p))]
     return sorted(merged, key=lambda p: (p["file"], not p["row"], p["row"] or 0, p["unit_code"], p["column"]))
 
 

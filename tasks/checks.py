@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tasks.methodology import METRICS, Methodology
+from tasks.methodology import Methodology
+from tasks.schema import COUNT_COLUMNS, METRICS
+from tasks.text import month_of
 
 #: validation/errors.csv; `problem` is English, `problem_vi` Vietnamese; `check` names the rule that fired
 PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity", "problem_vi", "check"]
@@ -34,6 +36,7 @@ class Checked:
     lineage: pd.DataFrame | None = None
     problems: list[dict] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    survey_scores: pd.DataFrame | None = None
 
     @property
     def errors(self) -> list[dict]:
@@ -98,13 +101,28 @@ def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: _Collector
     return ~dup
 
 
+def zero_hint(code: str, registry: set[str]) -> str:
+    """`0288` when `code` is `288` and the registry has `0288` (Excel drops leading zeros of numbers), else ''."""
+    if not code or not code.isdigit():
+        return ""
+    key = code.lstrip("0")
+    found = sorted(r for r in registry if r != code and r.isdigit() and r.lstrip("0") == key)
+    return found[0] if len(found) == 1 else ""
+
+
 def _unit_codes(t: pd.DataFrame, file: str, m: Methodology, registry: set[str], col: _Collector,
-                en_more: str = "", vi_more: str = "") -> pd.Series:
-    """Report codes that are empty or not a unit of the methodology's level; True where the code is known."""
+                en_more: str = "", vi_more: str = "", *, everyone: set[str] | None = None) -> pd.Series:
+    """Report codes that are empty or not a unit of the methodology's level; True where the code is known.
+    A code that would match with its leading zeros restored says so (Excel turns 0288 into 288)."""
     ok = t["unit_code"].isin(registry)
-    col.add_rows(file, t[~ok & (t["unit_code"] != "")], "unit_code",
-                 f"is not a unit of level {m.level!r} in units.csv{en_more}",
-                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv{vi_more}")
+    for d in t[~ok & (t["unit_code"] != "")].to_dict("records"):
+        code = d["unit_code"]
+        hint = zero_hint(code, registry)
+        en = f" — did Excel drop a leading zero? {hint} exists" if hint else ""
+        vi = f" — có phải Excel đã bỏ số 0 ở đầu? mã {hint} có trong danh mục" if hint else ""
+        col.add(file, d.get("_row"), code, "unit_code", code,
+                f"is not a unit of level {m.level!r} in units.csv{en_more}{en}",
+                vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv{vi_more}{vi}")
     col.add_rows(file, t[t["unit_code"] == ""], "unit_code", "is empty", vi="bị trống")
     return ok
 
@@ -114,6 +132,11 @@ def check_units(t: pd.DataFrame, file: str, m: Methodology, col: _Collector) -> 
         col.add_rows(file, t[t[c] == ""], c, "is empty; every unit needs a code, a name, a level and a group",
                      vi="bị trống; mỗi đơn vị phải có mã, tên, cấp và nhóm xếp hạng")
     ok = _duplicates(t, ["unit_code"], file, col, "unit (a unit can belong to only one group)")
+    if "active_from" in t:
+        bad = (t["active_from"] != "") & ~t["active_from"].astype(str).str.match(_PERIOD)
+        col.add_rows(file, t[bad], "active_from", "must be the month the unit came into being, YYYY-MM (or empty)",
+                     vi="phải là tháng đơn vị bắt đầu hoạt động, dạng YYYY-MM (hoặc để trống)")
+        ok &= ~bad
     units = t[ok & (t["unit_code"] != "")].copy()
     if not (units["level"] == m.level).any():
         col.add(file, None, "", "level", m.level,
@@ -157,20 +180,50 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
     valid = ok & crit_ok & appraised.notna() & ~(appraised > maxima + 1e-9)
     valid &= _duplicates(t, ["unit_code", "criterion_code"], file, col, "appraisal")
     out = t[valid].assign(appraised_points=appraised[valid], self_points=self_pts[valid])
-    # every unit of the level needs every appraisal criterion: a gap is an error, never a silent zero
-    wanted = [c for c, lf in leaves.items() if lf.source == "appraisal"]
+    _coverage(t, file, scored, [c for c, lf in leaves.items() if lf.source == "appraisal"], col,
+              "appraised points", "điểm thẩm định")
+    return out[["unit_code", "criterion_code", "self_points", "appraised_points", "evidence", "note", "_row"]]
+
+
+def check_survey_scores(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
+    """Survey points delivered per unit (survey_scores.csv) for survey criteria without questions:
+    0 ≤ points ≤ the criterion's max, every unit has every such criterion once."""
+    leaves = {lf.code: lf for lf in m.leaves() if lf.source == "survey" and not lf.criterion.questions}
+    ok = _unit_codes(t, file, m, set(scored["unit_code"]), col)
+    crit_ok = t["criterion_code"].isin(leaves)
+    for d in t[~crit_ok].to_dict("records"):
+        c = d["criterion_code"]
+        col.add(file, d["_row"], d["unit_code"], "criterion_code", c,
+                f"is not a survey criterion of {m.id} scored from delivered points (one without `questions`)"
+                if c else "is empty",
+                vi=f"không phải tiêu chí điều tra xã hội học của bộ tiêu chí {m.id} nhận điểm theo đơn vị "
+                   "(tiêu chí không có `questions`)" if c else "bị trống")
+    points = _numbers(t, "points", file, col, required=True)
+    maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
+    over = points > maxima + 1e-9
+    for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
+        col.add(file, d["_row"], d["unit_code"], "points", d["points"],
+                f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
+                vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
+    valid = ok & crit_ok & points.notna() & ~over
+    valid &= _duplicates(t, ["unit_code", "criterion_code"], file, col, "survey points")
+    _coverage(t, file, scored, list(leaves), col, "survey points", "điểm điều tra")
+    return t[valid].assign(points=points[valid])[["unit_code", "criterion_code", "points", "_row"]]
+
+
+def _coverage(t, file, scored, wanted: list[str], col: _Collector, what: str, what_vi: str) -> None:
+    """Every scored unit has a row for every wanted criterion: a gap is an error, never a silent zero."""
     have = set(zip(t["unit_code"], t["criterion_code"], strict=True))
     for unit in scored["unit_code"]:
         for c in wanted:
             if (unit, c) not in have:
                 col.add(file, None, unit, "criterion_code", c,
-                        f"no row for criterion {c}: unit {unit} has no appraised points for it",
-                        vi=f"thiếu dòng của tiêu chí {c}: đơn vị {unit} chưa có điểm thẩm định tiêu chí này")
-    return out[["unit_code", "criterion_code", "self_points", "appraised_points", "evidence", "note", "_row"]]
+                        f"no row for criterion {c}: unit {unit} has no {what} for it",
+                        vi=f"thiếu dòng của tiêu chí {c}: đơn vị {unit} chưa có {what_vi} của tiêu chí này")
 
 
 def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
-    survey = [lf for lf in m.leaves() if lf.source == "survey"]
+    survey = [lf for lf in m.leaves() if lf.source == "survey" and lf.criterion.questions]
     scale_of: dict[str, set[int]] = {}
     for lf in survey:
         for q in lf.criterion.questions or ():
@@ -214,8 +267,51 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
     return out
 
 
-def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated: bool) -> pd.DataFrame:
-    counts = ["received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"]
+def months_between(first: str, last: str) -> list[str]:
+    """Every `YYYY-MM` from `first` to `last`, both included."""
+    y, m = int(first[:4]), int(first[5:7])
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def statistics_period(index: dict, year: int, col: _Collector) -> tuple[str, str]:
+    """index.yaml's `period: {from, to}` (months, YYYY-MM), by default the calendar year of the run."""
+    default = (f"{year}-01", f"{year}-12")
+    period = index.get("period")
+    if period in (None, ""):
+        return default
+    if not isinstance(period, dict) or set(period) - {"from", "to"}:
+        col.add("index.yaml", None, "", "period", period,
+                "must be `{from: YYYY-MM, to: YYYY-MM}`, the months the dossier statistics cover",
+                vi="phải có dạng `{from: YYYY-MM, to: YYYY-MM}`: các tháng mà số liệu hồ sơ bao phủ")
+        return default
+    bounds = []
+    for key, fallback in (("from", default[0]), ("to", default[1])):
+        raw = period.get(key)
+        value = month_of(str(raw)) if raw not in (None, "") else fallback
+        if not _PERIOD.match(value):
+            col.add("index.yaml", None, "", f"period.{key}", raw, "must be a month written YYYY-MM, e.g. 2024-03",
+                    vi="phải là tháng dạng YYYY-MM, ví dụ 2024-03")
+            value = fallback
+        bounds.append(value)
+    if bounds[0] > bounds[1]:
+        col.add("index.yaml", None, "", "period", f"{bounds[0]} – {bounds[1]}",
+                "`from` is after `to`", vi="tháng bắt đầu (`from`) sau tháng kết thúc (`to`)")
+        return default
+    return bounds[0], bounds[1]
+
+
+def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated: bool,
+                period: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Monthly dossier statistics: whole counts that add up, one row per unit and month of the statistics
+    period from the unit's `active_from` on (a missing month is an error naming it); months outside the
+    period are warnings and are not counted."""
+    counts = list(COUNT_COLUMNS)
+    first, last = period or (f"{m.year}-01", f"{m.year}-12")
+    label = f"{first} – {last}"
     ok = _unit_codes(t, file, m, set(scored["unit_code"]), col)
     period_ok = t["period"].astype(str).str.match(_PERIOD)
     col.add_rows(file, t[~period_ok], "period", "must be a month written YYYY-MM, e.g. 2024-03",
@@ -225,15 +321,11 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
     for c in counts:
         valid &= typed[c].notna()
     df = t.assign(**typed)
-    rules = [("received_online", "received", "more dossiers received online than received",
-              "số hồ sơ trực tuyến lớn hơn tổng số hồ sơ tiếp nhận"),
-             ("digitized", "received", "more dossiers digitised than received",
-              "số hồ sơ số hóa lớn hơn tổng số hồ sơ tiếp nhận"),
-             ("resolved_on_time", "resolved", "more dossiers resolved on time than resolved",
-              "số hồ sơ giải quyết đúng hạn lớn hơn số hồ sơ đã giải quyết")]
-    for num, den, msg, vi in rules:
+    for metric in (METRICS["online_rate"], METRICS["digitized_rate"], METRICS["on_time_rate"]):
+        num, den = metric.numerator, metric.denominator
         broken = valid & (df[num] > df[den])
-        col.add_rows(file, df[broken], num, f"{msg} ({num} > {den})", vi=f"{vi} ({num} > {den})")
+        col.add_rows(file, df[broken], num, f"is larger than {den}: {num} cannot exceed {den}",
+                     vi=f"lớn hơn {den}: {num} không thể vượt quá {den}")
         valid &= ~broken
     mismatch = valid & (df["resolved_on_time"] + df["resolved_late"] != df["resolved"])
     col.add_rows(file, df[mismatch], "resolved_late",
@@ -244,45 +336,55 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
         valid &= _duplicates(t, ["unit_code", "period"], file, col, "month")
     out = df[valid][["unit_code", "period", *counts, "_row"]]
     needed = {lf.criterion.metric for lf in m.leaves() if lf.source == "dossier"}
-    if needed:
-        year = str(m.year)
-        # a unit whose rows were rejected above is already reported: no follow-on errors for it
-        rejected = set(t.loc[~valid, "unit_code"])
+    if not needed:
+        return out
+    inside = out["period"].between(first, last)
+    outside = out[~inside]
+    if aggregated:  # one line per unit: the months are the dossiers' own, not rows of the user's file
+        for unit, months in outside.groupby("unit_code")["period"]:
+            col.add(file, None, unit, "period", ", ".join(months),
+                    f"dossiers of months outside the statistics period {label} are not counted",
+                    severity="warning", vi=f"hồ sơ của các tháng nằm ngoài kỳ số liệu {label} không được tính")
+    else:
+        col.add_rows(file, outside, "period", f"is outside the statistics period {label}; the row is not counted",
+                     severity="warning", vi=f"nằm ngoài kỳ số liệu {label}; dòng này không được tính")
+    out = out[inside]
+    # a unit whose rows were rejected above is already reported: no follow-on errors for it
+    rejected = set(t.loc[~valid, "unit_code"])
+    starts = scored.set_index("unit_code")["active_from"] if "active_from" in scored else pd.Series(dtype=str)
+    have = out.groupby("unit_code")["period"].agg(set)
+    for unit in scored["unit_code"]:
+        if unit in rejected:
+            continue
+        if unit not in have.index:
+            col.add(file, None, unit, "unit_code", unit,
+                    f"no dossier statistics for unit {unit} in {label}; methodology {m.id} scores "
+                    f"{', '.join(sorted(needed))}",
+                    vi=f"không có số liệu hồ sơ của đơn vị {unit} trong kỳ {label}; bộ tiêu chí {m.id} chấm "
+                       f"{', '.join(sorted(needed))}")
+            continue
+        if not aggregated:
+            start = max(first, starts.get(unit) or first)
+            missing = [mo for mo in months_between(start, last) if mo not in have[unit]]
+            if missing:
+                col.add(file, None, unit, "period", ", ".join(missing),
+                        f"unit {unit} has no statistics for {len(missing)} month(s) of the period {label}: "
+                        f"{', '.join(missing)} (a unit formed later gives `active_from` in units.csv)",
+                        vi=f"đơn vị {unit} thiếu số liệu {len(missing)} tháng của kỳ {label}: {', '.join(missing)} "
+                           "(đơn vị thành lập sau ghi `active_from` trong units.csv)")
+    for lf in m.leaves():
+        c = lf.criterion
+        if lf.source != "dossier" or c.if_no_dossiers != "error":
+            continue
+        den = METRICS[c.metric].denominator
+        sums = out.groupby("unit_code")[den].sum()
         for unit in scored["unit_code"]:
-            mine = out[out["unit_code"] == unit]
-            if unit in rejected:
-                continue
-            if mine.empty and not (t["unit_code"] == unit).any():
-                col.add(file, None, unit, "unit_code", unit,
-                        f"no dossier statistics for unit {unit}; methodology {m.id} scores "
-                        f"{', '.join(sorted(needed))}",
-                        vi=f"không có số liệu hồ sơ của đơn vị {unit}; bộ tiêu chí {m.id} chấm "
-                           f"{', '.join(sorted(needed))}")
-                continue
-            if not aggregated:
-                months = {f"{year}-{i:02d}" for i in range(1, 13)}
-                missing = sorted(months - set(mine["period"]))
-                if missing and not mine.empty:
-                    col.add(file, None, unit, "period", ", ".join(missing),
-                            f"unit {unit} has no statistics for {len(missing)} month(s) of {year}",
-                            vi=f"đơn vị {unit} thiếu số liệu {len(missing)} tháng của năm {year}")
-        outside = out[~out["period"].astype(str).str.startswith(year)]
-        col.add_rows(file, outside, "period", f"is outside {year}; the row is not counted", severity="warning",
-                     vi=f"nằm ngoài năm {year}; dòng này không được tính")
-        out = out[out["period"].astype(str).str.startswith(year)]
-        for lf in m.leaves():
-            c = lf.criterion
-            if lf.source != "dossier" or c.if_no_dossiers != "error":
-                continue
-            _, den = METRICS[c.metric]
-            sums = out.groupby("unit_code")[den].sum()
-            for unit in scored["unit_code"]:
-                if unit in sums.index and sums[unit] == 0 and unit not in rejected:
-                    col.add(file, None, unit, den, 0,
-                            f"unit {unit} has no {den} dossiers in {year}, so {c.metric} for criterion {c.code} "
-                            "is undefined (the methodology says `if_no_dossiers: error`)",
-                            vi=f"đơn vị {unit} không có hồ sơ {den} trong năm {year} nên không tính được "
-                               f"{c.metric} của tiêu chí {c.code} (bộ tiêu chí quy định `if_no_dossiers: error`)")
+            if unit in sums.index and sums[unit] == 0 and unit not in rejected:
+                col.add(file, None, unit, den, 0,
+                        f"unit {unit} has no {den} dossiers in {label}, so {c.metric} for criterion {c.code} "
+                        "is undefined (the methodology says `if_no_dossiers: error`)",
+                        vi=f"đơn vị {unit} không có hồ sơ {den} trong kỳ {label} nên không tính được "
+                           f"{c.metric} của tiêu chí {c.code} (bộ tiêu chí quy định `if_no_dossiers: error`)")
     return out
 
 
@@ -292,9 +394,7 @@ def check_deductions(t, file, m: Methodology, scored, col: _Collector) -> pd.Dat
         col.add(file, None, "", "points", "", f"methodology {m.id} has no deductions, but deductions were given",
                 vi=f"bộ tiêu chí {m.id} không có điểm trừ nhưng tệp có điểm trừ")
         return t.iloc[0:0].assign(points=pd.Series(dtype=float))
-    ok = t["unit_code"].isin(set(scored["unit_code"]))
-    col.add_rows(file, t[~ok], "unit_code", f"is not a unit of level {m.level!r} in units.csv",
-                 vi=f"không phải mã đơn vị cấp {m.level!r} trong units.csv")
+    ok = _unit_codes(t, file, m, set(scored["unit_code"]), col)
     crit_bad = (t["criterion_code"] != "") & ~t["criterion_code"].isin(codes)
     col.add_rows(file, t[crit_bad], "criterion_code", "is not a criterion or field code of the methodology",
                  vi="không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí")
@@ -303,46 +403,80 @@ def check_deductions(t, file, m: Methodology, scored, col: _Collector) -> pd.Dat
     return t[valid].assign(points=pts[valid])[["unit_code", "criterion_code", "points", "reason", "_row"]]
 
 
-def check_previous(t, file, col: _Collector) -> pd.DataFrame:
+def check_previous(t, file, col: _Collector, registry: set[str]) -> pd.DataFrame:
+    """Last year's published results: a unit listed twice is an error (which rank would count?); codes that
+    match no unit of this run are normal (units merged or renamed) unless none matches at all, or Excel
+    dropped a leading zero — both are said, since the rank changes would silently be empty."""
     rank = _numbers(t, "rank", file, col, required=False, integer=True, minimum=1)
+    _duplicates(t, ["unit_code"], file, col, "unit (each unit has one result in last year's table)")
+    known = t["unit_code"].isin(registry)
+    for d in t[~known].to_dict("records"):
+        hint = zero_hint(d["unit_code"], registry)
+        if hint:
+            col.add(file, d["_row"], d["unit_code"], "unit_code", d["unit_code"],
+                    f"matches no unit of this run — did Excel drop a leading zero? {hint} exists; its rank "
+                    "change stays empty until the code is corrected",
+                    vi=f"không khớp đơn vị nào của lần tính này — có phải Excel đã bỏ số 0 ở đầu? mã {hint} có "
+                       "trong danh mục; thay đổi thứ hạng của đơn vị sẽ để trống cho đến khi sửa mã")
+    if len(t) and not known.any():
+        col.add(file, None, "", "unit_code", "", "matches none of the units of this run: no unit gets a rank "
+                "change (is it the right year's and level's results.csv?)", severity="warning",
+                vi="không khớp đơn vị nào của lần tính này: không đơn vị nào có so sánh thứ hạng (có đúng tệp "
+                   "results.csv của năm và cấp trước không?)")
     pcts = [c for c in t.columns if c == "index_pct" or (c.endswith("_pct") and c != "index_pct")]
     keep = ["unit_code", "rank"] + [c for c in ("total_points", "group", "unit_name") if c in t] + pcts
     out = t.assign(rank=rank)[keep]
     return out.assign(**{c: pd.to_numeric(out[c], errors="coerce") for c in pcts})
 
 
+_EMPTY = {
+    "self_assessment": ["unit_code", "criterion_code", "self_points", "appraised_points", "evidence", "note", "_row"],
+    "survey_responses": ["respondent_id", "unit_code", "question_code", "answer", "_row"],
+    "survey_scores": ["unit_code", "criterion_code", "points", "_row"],
+    "dossier_stats": ["unit_code", "period", *COUNT_COLUMNS, "_row"],
+}
+
+
+def _needed_table(tables: dict, name: str, m: Methodology, needs: dict[str, str], col: _Collector):
+    """The table if the methodology needs it and it was given; a missing needed file is an error."""
+    table = tables.get(name)
+    if name in needs and table is None:
+        shown = "dossier_stats.csv (or dossiers.parquet)" if name == "dossier_stats" else f"{name}.csv"
+        col.add(shown, None, "", "", "",
+                f"is missing: methodology {m.id} scores {needs[name]} from it (give .csv or .xlsx)",
+                vi=f"thiếu tệp: bộ tiêu chí {m.id} chấm {needs[name]} từ tệp này (nộp dạng .csv hoặc .xlsx)")
+    return table if name in needs else None
+
+
 def check_inputs(inputs) -> Checked:
     """Check and type every table of an `Inputs` bundle (tasks.ingest.Inputs)."""
     m = inputs.methodology
     col = _Collector()
+    col.items.extend(getattr(inputs, "notes", []))
     tables = inputs.tables
     units = check_units(tables["units"].frame, tables["units"].file, m, col)
     scored = units[units["level"] == m.level]
-    if int(inputs.index.get("year", m.year)) != m.year:
-        col.add("index.yaml", None, "", "year", inputs.index.get("year"),
-                f"the run is for {inputs.index.get('year')} but methodology {m.id} is for {m.year}",
-                vi=f"lần tính cho năm {inputs.index.get('year')} nhưng bộ tiêu chí {m.id} dành cho năm {m.year}")
-    sa = tables["self_assessment"]
-    appraisal = check_appraisal(sa.frame, sa.file, m, scored, col)
-    sv = tables["survey_responses"]
-    answers = check_survey(sv.frame, sv.file, m, scored, col)
-    st = tables.get("dossier_stats")
-    if st is not None:
-        stats = check_stats(st.frame, st.file, m, scored, col, aggregated=st.file.startswith("dossiers"))
-    else:
-        stats = pd.DataFrame(columns=["unit_code", "period", "received", "received_online", "resolved",
-                                      "resolved_on_time", "resolved_late", "digitized"])
-        if any(lf.source == "dossier" for lf in m.leaves()):
-            col.add("dossier_stats.csv", None, "", "", "",
-                    f"methodology {m.id} scores dossier criteria but the folder has neither dossier_stats "
-                    "(.csv/.xlsx) nor dossiers (.parquet/.csv)",
-                    vi=f"bộ tiêu chí {m.id} chấm tiêu chí hồ sơ nhưng thư mục không có dossier_stats "
-                       "(.csv/.xlsx) hay dossiers (.parquet/.csv)")
+    year = inputs.index.get("year", m.year)
+    if str(year).strip() != str(m.year):
+        col.add("index.yaml", None, "", "year", year,
+                f"the run is for {year} but methodology {m.id} is for {m.year}",
+                vi=f"lần tính cho năm {year} nhưng bộ tiêu chí {m.id} dành cho năm {m.year}")
+    needs = m.needed_tables()
+    typed = {}
+    for name, check in (("self_assessment", check_appraisal), ("survey_responses", check_survey),
+                        ("survey_scores", check_survey_scores)):
+        t = _needed_table(tables, name, m, needs, col)
+        typed[name] = (check(t.frame, t.file, m, scored, col) if t is not None
+                       else pd.DataFrame(columns=_EMPTY[name]))
+    st = _needed_table(tables, "dossier_stats", m, needs, col)
+    period = statistics_period(inputs.index, m.year, col)
+    stats = (check_stats(st.frame, st.file, m, scored, col, aggregated=st.rows_read is not None, period=period)
+             if st is not None else pd.DataFrame(columns=_EMPTY["dossier_stats"]))
     dd = tables.get("deductions")
     deductions = (check_deductions(dd.frame, dd.file, m, scored, col) if dd is not None
                   else pd.DataFrame({"unit_code": pd.Series(dtype=str), "points": pd.Series(dtype=float)}))
     pr = tables.get("previous_results")
-    previous = check_previous(pr.frame, pr.file, col) if pr is not None else None
+    previous = check_previous(pr.frame, pr.file, col, set(scored["unit_code"])) if pr is not None else None
     lineage = None
     ln = tables.get("lineage")
     if ln is not None:
@@ -360,8 +494,9 @@ def check_inputs(inputs) -> Checked:
                          and p["severity"] == "error"}
         counts[table.file] = {"rows_read": len(table.frame), "rows_rejected": len(rejected_rows),
                               "rows_accepted": len(table.frame) - len(rejected_rows)}
-    return Checked(units=units, appraisal=appraisal, answers=answers, stats=stats, deductions=deductions,
-                   previous=previous, lineage=lineage, problems=col.items, counts=counts)
+    return Checked(units=units, appraisal=typed["self_assessment"], answers=typed["survey_responses"],
+                   stats=stats, deductions=deductions, previous=previous, lineage=lineage, problems=col.items,
+                   counts=counts, survey_scores=typed["survey_scores"])
 
 
 #: an index this many points below last year's is flagged for the council before publication

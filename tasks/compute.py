@@ -48,7 +48,8 @@ def validate(inputs) -> Checked:
 def score(inputs, checked: Checked) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     m = inputs.methodology
     scored_units = checked.units[checked.units["level"] == m.level].reset_index(drop=True)
-    criteria = score_criteria(m, scored_units, checked.appraisal, checked.answers, checked.stats)
+    criteria = score_criteria(m, scored_units, checked.appraisal, checked.answers, checked.stats,
+                              checked.survey_scores)
     totals = sum_results(m, scored_units, criteria, checked.deductions)
     return criteria, totals, dossier_rates(checked.stats)
 

@@ -7,6 +7,9 @@ NFC-normalised and trimmed; numbers are parsed by the validation step, which can
 
 from __future__ import annotations
 
+import codecs
+import io
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,27 +18,18 @@ import pandas as pd
 import yaml
 
 from tasks.methodology import Methodology, file_sha256, load_methodology, resolve_methodology_path
-from tasks.text import nfc
+from tasks.schema import TABLES
+from tasks.text import month_of, nfc
 
 #: Row numbers are reported as the user sees them in Excel: the header is row 1, the first data row is 2.
 FIRST_DATA_ROW = 2
 
-# table -> (required columns, optional columns). Optional columns absent from a file are added empty.
+# table -> (required columns, optional columns), from the one declaration in tasks.schema
 TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "units": (("unit_code", "unit_name", "level", "group"), ("parent_code",)),
-    "self_assessment": (("unit_code", "criterion_code", "appraised_points"),
-                        ("self_points", "evidence", "note")),
-    "survey_responses": (("respondent_id", "unit_code", "question_code", "answer"), ()),
-    "dossier_stats": (("unit_code", "period", "received", "received_online", "resolved", "resolved_on_time",
-                       "resolved_late", "digitized"), ()),
-    "dossiers": (("dossier_id", "unit_code", "received_at", "due_at", "resolved_at", "online", "digitized"), ()),
-    "deductions": (("unit_code", "points"), ("criterion_code", "reason")),
-    "lineage": (("unit_code", "predecessor_code"), ("predecessor_name", "weight")),
-    "previous_results": (("unit_code", "rank"), ()),
-    "corrections": (("unit_code", "criterion_code", "column", "new_value"), ("reason", "reference", "author")),
-}
-REQUIRED_TABLES = ("units", "self_assessment", "survey_responses")
-OPTIONAL_TABLES = ("deductions", "lineage", "corrections")
+    name: (spec.required, spec.optional) for name, spec in TABLES.items()}
+#: tables every run needs; which survey and dossier files it needs follows from the methodology (checks)
+REQUIRED_TABLES = ("units", "self_assessment")
+OPTIONAL_TABLES = ("survey_responses", "survey_scores", "deductions", "lineage", "corrections")
 TABLE_SUFFIXES = (".csv", ".xlsx")
 
 
@@ -78,6 +72,8 @@ class Inputs:
     tables: dict[str, Table]
     files: list[ArchivedFile] = field(default_factory=list)
     methodology_text: str = ""  # the archived YAML, kept in the database beside its sha256
+    #: problems found while reading (a file the methodology does not need, ignored), as problem rows
+    notes: list[dict] = field(default_factory=list)
 
     @property
     def dossier_source(self) -> str:
@@ -120,7 +116,7 @@ def locate_inputs(folder: Path, config_dir: Path) -> dict[str, Path]:
                          vi="không tìm thấy tệp bộ tiêu chí") from exc
     for stem in REQUIRED_TABLES + OPTIONAL_TABLES:
         path = _find_table(folder, stem)
-        if path is None and stem in REQUIRED_TABLES:
+        if path is None and stem == "units":
             raise InputError(str(folder / f"{stem}.csv"), f"{stem}.csv (or .xlsx) is missing",
                              vi=f"thiếu tệp {stem}.csv (hoặc .xlsx)")
         if path is not None:
@@ -159,18 +155,61 @@ def archive_inputs(roles: dict[str, Path], out_dir: Path) -> list[ArchivedFile]:
     return archived
 
 
+_WIN_HINT_EN = ("save it as 'CSV UTF-8 (Comma delimited)' or as an Excel workbook (.xlsx); a file saved as plain "
+                "'CSV' on a Vietnamese Windows is in Windows-1258 and its diacritics cannot be read reliably")
+_WIN_HINT_VI = ("hãy lưu lại bằng 'CSV UTF-8 (Comma delimited)' hoặc dạng sổ tính Excel (.xlsx); tệp lưu dạng 'CSV' "
+                "thường trên Windows tiếng Việt dùng bảng mã Windows-1258, không đọc đúng được dấu tiếng Việt")
+
+
+def decode_text(path: Path) -> str:
+    """A text file as Excel and other tools save it: UTF-8 (BOM or not), or UTF-16 with its BOM ("Unicode
+    text"). Anything else (Windows-1258, TCVN3) is refused with a sentence saying how to save it."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(path.name, f"starts as UTF-16 text but is damaged at byte {exc.start}; {_WIN_HINT_EN}",
+                             vi=f"bắt đầu là văn bản UTF-16 nhưng bị hỏng ở byte {exc.start}; {_WIN_HINT_VI}") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path.name, f"is not UTF-8 text ({exc.reason} at byte {exc.start}); {_WIN_HINT_EN}",
+                         vi=f"không phải văn bản UTF-8 (lỗi ở byte {exc.start}); {_WIN_HINT_VI}") from exc
+
+
+def sniff_separator(text: str) -> str:
+    """`,` (CSV), `;` (Excel's CSV under a Vietnamese or European locale) or a tab (Excel's "Unicode text"):
+    the one that splits the header line into the most columns (quoted parts are not counted)."""
+    header = re.sub(r'"[^"]*"', "", text.split("\n", 1)[0])
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] else ","
+
+
+_DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d+)$")
+def _numeric_columns(name: str, columns) -> list[str]:
+    spec = TABLES[name]
+    extra = [c for c in columns if name == "previous_results" and c.endswith(("_pct", "_points", "_proforma"))]
+    return [c for c in columns if c in spec.numeric] + extra
+
+
 def read_table(path: Path, name: str) -> Table:
-    """Read a CSV (UTF-8, BOM accepted) or the first sheet of an XLSX as text, NFC-normalised, with `_row`."""
+    """Read a CSV (UTF-8 with or without BOM, UTF-16 with BOM; `,`, `;` or tab separated) or the first sheet
+    of an XLSX as text, NFC-normalised, with `_row`. In a `;`- or tab-separated file a decimal comma in a
+    number column is a decimal separator (Excel under a Vietnamese locale); month columns are read as
+    `YYYY-MM` whatever Excel made of them."""
     required, optional = TABLE_COLUMNS[name]
+    separator = ","
     try:
         if path.suffix.lower() == ".xlsx":
             df = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(path.name, f"is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
-                                    "'CSV UTF-8' or as .xlsx",
-                         vi="không phải văn bản UTF-8; hãy lưu dạng 'CSV UTF-8' hoặc .xlsx") from exc
+            text = decode_text(path)
+            separator = sniff_separator(text)
+            df = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
+    except InputError:
+        raise
     except Exception as exc:  # a damaged xlsx, a CSV with unbalanced quotes…
         raise InputError(path.name, f"cannot be read as a table: {exc}",
                          vi="không đọc được thành bảng dữ liệu (tệp hỏng hoặc sai định dạng)") from exc
@@ -186,6 +225,12 @@ def read_table(path: Path, name: str) -> Table:
     df = df.fillna("")
     for col in df.columns:
         df[col] = df[col].map(nfc) if df[col].dtype == object or str(df[col].dtype) == "str" else df[col]
+    if separator != ",":
+        for col in _numeric_columns(name, df.columns):
+            df[col] = df[col].str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
+    for col in df.columns:
+        if TABLES[name].kind(col) == "month":
+            df[col] = df[col].map(month_of)
     df["_row"] = range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(df))
     return Table(name, path.name, df.reset_index(drop=True))
 
@@ -208,9 +253,15 @@ def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
     index = yaml.safe_load(by_role["index"].read_text(encoding="utf-8-sig")) or {}
     index = {k: nfc(v) for k, v in index.items()}
     methodology = load_methodology(by_role["methodology"])
+    needed = methodology.needed_tables()
     tables: dict[str, Table] = {}
+    notes: list[dict] = []
     for role, path in by_role.items():
         if role in ("index", "methodology"):
+            continue
+        table = "dossier_stats" if role == "dossiers" else role
+        if table in ("self_assessment", "survey_responses", "survey_scores", "dossier_stats") and table not in needed:
+            notes.append(unneeded_file(path.name, methodology.id))
             continue
         if role == "dossiers":
             units = tables["units"].frame
@@ -219,4 +270,13 @@ def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
         else:
             tables[role] = read_table(path, role)
     return Inputs(index=index, methodology=methodology, tables=tables, files=archived,
-                  methodology_text=by_role["methodology"].read_text(encoding="utf-8-sig"))
+                  methodology_text=by_role["methodology"].read_text(encoding="utf-8-sig"), notes=notes)
+
+
+def unneeded_file(name: str, methodology_id: str) -> dict:
+    """The warning for a file the methodology scores nothing from: archived, not read."""
+    return {"file": name, "row": None, "unit_code": "", "column": "", "value": "",
+            "problem": f"methodology {methodology_id} has no criterion scored from this file; it is ignored",
+            "severity": "warning",
+            "problem_vi": f"bộ tiêu chí {methodology_id} không có tiêu chí nào chấm từ tệp này; tệp không được dùng",
+            "check": "inputs:unneeded"}

@@ -14,18 +14,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tasks.schema import METRICS
+
 #: Sums of maxima are compared with this tolerance: YAML maxima such as 1.5 + 0.25 are exact in binary,
 #: but 0.1-steps are not, and a methodology must not be refused for float noise.
 SUM_TOLERANCE = 1e-9
 
 Source = Literal["appraisal", "survey", "dossier"]
-Metric = Literal["on_time_rate", "online_rate", "digitized_rate"]
-METRICS: dict[str, tuple[str, str]] = {
-    # metric: (numerator column, denominator column) of the dossier statistics
-    "on_time_rate": ("resolved_on_time", "resolved"),
-    "online_rate": ("received_online", "received"),
-    "digitized_rate": ("digitized", "received"),
-}
 
 
 class MethodologyError(ValueError):
@@ -50,7 +45,11 @@ class Text(_Frozen):
 
 
 class Step(_Frozen):
-    min: float
+    """A threshold: `min` (higher is better: the first step whose min <= the rate) or `max` (lower is better:
+    the first step whose max >= the rate)."""
+
+    min: float | None = None
+    max: float | None = None
     points: float
 
 
@@ -74,7 +73,7 @@ class Criterion(_Frozen):
     criteria: tuple[Criterion, ...] | None = None
     basis: str | None = None  # legal basis / source of the criterion, free text
     # dossier criteria
-    metric: Metric | None = None
+    metric: str | None = None  # a key of tasks.schema.METRICS
     steps: tuple[Step, ...] | None = None
     linear: Linear | None = None
     #: what a unit with no dossiers in the metric's denominator scores: `error` (a validation error, the
@@ -139,6 +138,22 @@ class Methodology(_Frozen):
     def leaves(self) -> list[Leaf]:
         return list(_iter_leaves(self))
 
+    def needed_tables(self) -> dict[str, str]:
+        """The input tables this methodology scores from (CONTRACT.md: which files a run needs follows from the
+        methodology alone), each with the reason, in English; `dossier_stats` stands for either dossier file."""
+        needs: dict[str, str] = {}
+        for lf in self.leaves():
+            c = lf.criterion
+            if lf.source == "appraisal":
+                needs.setdefault("self_assessment", f"appraisal criterion {c.code}")
+            elif lf.source == "survey" and c.questions:
+                needs.setdefault("survey_responses", f"survey criterion {c.code} (questions {', '.join(c.questions)})")
+            elif lf.source == "survey":
+                needs.setdefault("survey_scores", f"survey criterion {c.code} (points delivered per unit)")
+            elif lf.source == "dossier":
+                needs.setdefault("dossier_stats", f"dossier criterion {c.code} ({c.metric})")
+        return needs
+
     def field_codes(self) -> list[str]:
         return [f.code for f in self.fields]
 
@@ -188,6 +203,59 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= SUM_TOLERANCE * max(1.0, abs(a), abs(b))
 
 
+def _check_dossier_scale(c: Criterion, at: str, problems: list[str]) -> None:
+    """A dossier criterion's metric and scale; the scale must run the metric's way (a late rate scores more
+    the lower it is: `linear` with from > to, or `steps` with ascending `max`)."""
+    metric = METRICS.get(c.metric or "")
+    if metric is None:
+        problems.append(f"{at}: a dossier criterion needs a `metric`, one of {', '.join(METRICS)}"
+                        + (f" (got {c.metric!r})" if c.metric else ""))
+    if (c.steps is None) == (c.linear is None):
+        problems.append(f"{at}: a dossier criterion needs exactly one of `steps` or `linear`")
+    higher = metric.higher_is_better if metric else None
+    if c.steps is not None:
+        kinds = {("min" if s.min is not None else "") + ("max" if s.max is not None else "") for s in c.steps}
+        if kinds not in ({"min"}, {"max"}):
+            problems.append(f"{at}: every step needs either `min` (higher is better) or `max` (lower is "
+                            "better), the same for all steps")
+            return
+        pts = [s.points for s in c.steps]
+        if any(p < 0 or p > c.max + SUM_TOLERANCE for p in pts):
+            problems.append(f"{at}: step points must lie between 0 and max {c.max:g} (got {pts})")
+        if any(a < b for a, b in zip(pts, pts[1:], strict=False)):
+            problems.append(f"{at}: step points must not rise from one step to the next (got {pts})")
+        if kinds == {"min"}:
+            mins = [s.min for s in c.steps]
+            if any(a <= b for a, b in zip(mins, mins[1:], strict=False)):
+                problems.append(f"{at}: steps must descend strictly by `min` (got {mins})")
+            if mins and mins[-1] > 0:
+                problems.append(f"{at}: the last step must start at 0 so that every rate scores "
+                                f"(it starts at {mins[-1]:g})")
+            if higher is False:
+                problems.append(f"{at}: {c.metric} is better when lower: give steps with ascending `max` "
+                                "thresholds, not `min`")
+        else:
+            maxes = [s.max for s in c.steps]
+            if any(a >= b for a, b in zip(maxes, maxes[1:], strict=False)):
+                problems.append(f"{at}: steps with `max` must ascend strictly (got {maxes})")
+            if maxes and maxes[-1] < 1:
+                problems.append(f"{at}: the last step must reach 1 so that every rate scores "
+                                f"(it ends at {maxes[-1]:g})")
+            if higher is True:
+                problems.append(f"{at}: {c.metric} is better when higher: give steps with descending `min` "
+                                "thresholds, not `max`")
+    if c.linear is not None:
+        lo, hi = c.linear.from_, c.linear.to
+        if lo == hi:
+            problems.append(f"{at}: linear scale needs from and to to differ (both are {lo:g})")
+        elif higher is True and lo > hi:
+            problems.append(f"{at}: {c.metric} is better when higher: the linear scale needs from < to "
+                            f"(got from {lo:g}, to {hi:g})")
+        elif higher is False and lo < hi:
+            problems.append(f"{at}: {c.metric} is better when lower: the linear scale needs from > to "
+                            f"(0 points at from, the maximum at to; got from {lo:g}, to {hi:g})")
+
+
 def _check_criterion(c: Criterion, where: str, problems: list[str]) -> None:
     at = f"{where} criterion {c.code}"
     if c.criteria:
@@ -206,30 +274,15 @@ def _check_criterion(c: Criterion, where: str, problems: list[str]) -> None:
     if c.max <= 0:
         problems.append(f"{at}: max must be positive, not {c.max:g}")
     if c.source == "dossier":
-        if c.metric is None:
-            problems.append(f"{at}: a dossier criterion needs a `metric` ({', '.join(METRICS)})")
-        if (c.steps is None) == (c.linear is None):
-            problems.append(f"{at}: a dossier criterion needs exactly one of `steps` or `linear`")
-        if c.steps is not None:
-            mins = [s.min for s in c.steps]
-            if any(a <= b for a, b in zip(mins, mins[1:], strict=False)):
-                problems.append(f"{at}: steps must descend strictly by `min` (got {mins})")
-            pts = [s.points for s in c.steps]
-            if any(a < b for a, b in zip(pts, pts[1:], strict=False)):
-                problems.append(f"{at}: step points must not rise as `min` falls (got {pts})")
-            if any(p < 0 or p > c.max + SUM_TOLERANCE for p in pts):
-                problems.append(f"{at}: step points must lie between 0 and max {c.max:g} (got {pts})")
-            if mins and mins[-1] > 0:
-                problems.append(f"{at}: the last step must start at 0 so that every rate scores "
-                                f"(it starts at {mins[-1]:g})")
-        if c.linear is not None and not c.linear.from_ < c.linear.to:
-            problems.append(f"{at}: linear scale needs from < to (got from {c.linear.from_:g}, "
-                            f"to {c.linear.to:g})")
+        _check_dossier_scale(c, at, problems)
     elif c.metric or c.steps or c.linear:
         problems.append(f"{at}: `metric`, `steps` and `linear` belong to dossier criteria only")
-    if c.source == "survey":
-        if not c.questions:
-            problems.append(f"{at}: a survey criterion needs `questions`")
+    if c.source == "survey" and not c.questions:
+        # points delivered per unit by a survey institute (survey_scores.csv): nothing to compute here
+        if c.answer_points or c.min_respondents:
+            problems.append(f"{at}: `answer_points` and `min_respondents` need `questions`; without questions "
+                            "the points come from survey_scores.csv")
+    elif c.source == "survey":
         if not c.answer_points:
             problems.append(f"{at}: a survey criterion needs `answer_points`")
         elif any(v < 0 or v > 1 for v in c.answer_points.values()):

@@ -28,6 +28,10 @@ def rank_and_classify(m: Methodology, results: pd.DataFrame, previous: pd.DataFr
     key = results["index_pct"] if m.rank_on == "full" else published_index
     out = results.assign(rank=sport_rank(key, results["group"]),
                          rank_of=results.groupby("group")["unit_code"].transform("size").astype("Int64"))
+    for f in m.fields:  # component ranks, by the same rules as the index (group, ties, rank_on)
+        pts = results[f"{f.code}_points"]
+        field_key = pts if m.rank_on == "full" else pts.map(lambda v: publish(v, m.decimals))
+        out[f"{f.code}_rank"] = sport_rank(field_key, results["group"])
     bands = published_index.map(m.band_for)
     out = out.assign(band=bands.map(lambda b: b.code), band_vi=bands.map(lambda b: b.vi),
                      band_en=bands.map(lambda b: b.en))
@@ -49,10 +53,11 @@ def rank_and_classify(m: Methodology, results: pd.DataFrame, previous: pd.DataFr
 
 def published_results(m: Methodology, ranked: pd.DataFrame) -> pd.DataFrame:
     """results.csv as CONTRACT.md defines it: contract columns, then <field>_points/_pct, rounded half-up."""
-    field_cols = [c for f in m.fields for c in (f"{f.code}_points", f"{f.code}_pct")]
+    field_cols = [c for f in m.fields for c in (f"{f.code}_points", f"{f.code}_pct", f"{f.code}_rank")]
     out = ranked[RESULTS_COLUMNS + field_cols + LINEAGE_COLUMNS].copy()
+    figures = [c for c in field_cols if not c.endswith("_rank")]
     for c in ["total_points", "max_points", "index_pct", "appraisal_points", "survey_points", "dossier_points",
-              "deduction_points", *field_cols, "prev_index_proforma"]:
+              "deduction_points", *figures, "prev_index_proforma"]:
         out[c] = out[c].map(lambda v: publish(v, m.decimals))
     return out
 

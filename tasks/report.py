@@ -23,7 +23,9 @@ LABELS = {
         "rank": "Xếp hạng", "unit": "Đơn vị", "points": "Điểm", "index": "Chỉ số (%)", "band": "Xếp loại",
         "change": "Thay đổi so với năm trước", "fields": "Chỉ số thành phần theo lĩnh vực (%)",
         "lost": "Các tiêu chí bị mất nhiều điểm nhất", "criterion": "Tiêu chí", "max": "Điểm tối đa",
-        "lost_points": "Điểm bị mất", "lost_avg": "Mất bình quân/đơn vị",
+        "lost_points": "Điểm bị mất",
+        "lost_avg": "Mất bình quân/đơn vị",
+        "field_rank_note": "Số nhỏ dưới mỗi chỉ số thành phần là thứ hạng của đơn vị trong nhóm ở lĩnh vực đó.",
         "dossiers": "Giải quyết hồ sơ và mức độ hài lòng", "on_time": "Đúng hạn (%)", "online": "Trực tuyến (%)",
         "digitized": "Số hóa (%)", "satisfaction": "Hài lòng (%)", "scorecards": "Phiếu điểm rút gọn: điểm bị mất theo lĩnh vực",
         "scorecards_note": "Mỗi dòng là phiếu điểm rút gọn của một đơn vị: số điểm bị mất ở từng lĩnh vực "
@@ -85,6 +87,7 @@ LABELS = {
         "points": "Points", "index": "Index (%)", "band": "Band", "change": "Change from last year",
         "fields": "Component indices by field (%)", "lost": "Criteria where most points were lost",
         "criterion": "Criterion", "max": "Max points", "lost_points": "Points lost",
+        "field_rank_note": "The small figure under each component index is the unit's rank in its group on that field.",
         "lost_avg": "Lost per unit", "dossiers": "Dossier handling and satisfaction",
         "on_time": "On time (%)", "online": "Online (%)", "digitized": "Digitised (%)",
         "satisfaction": "Satisfied (%)", "scorecards": "Short scorecards: points lost by field",
@@ -231,7 +234,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         cells = []
         for f in m.fields:
             pct = getattr(r, f"{f.code}_pct")
-            cells.append({"text": fmt(pct), "heat": _heat(pct)})
+            cells.append({"text": fmt(pct), "heat": _heat(pct), "rank": str(getattr(r, f"{f.code}_rank"))})
         field_rows.append({"unit_name": r.unit_name, "group": r.group, "cells": cells})
 
     # criteria where the province lost most points
@@ -478,6 +481,7 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
                            "Tên đơn vị": res["unit_name"]})
     for f in m.fields:
         fields[f"{f.code}. {f.name.get('vi')} (%)"] = res[f"{f.code}_pct"].to_numpy()
+        fields[f"Hạng {f.code}"] = as_int(res[f"{f.code}_rank"])
     fields["Chỉ số (%)"] = res["index_pct"].to_numpy()
 
     leaves = {lf.code: lf for lf in m.leaves()}

@@ -10,8 +10,9 @@ import math
 
 import pandas as pd
 
-from tasks.methodology import METRICS, Criterion, Methodology
+from tasks.methodology import Criterion, Methodology
 from tasks.numbers import settle
+from tasks.schema import COUNT_COLUMNS, METRICS
 
 CRITERIA_COLUMNS = ["unit_code", "field_code", "criterion_code", "source", "max_points", "points"]
 
@@ -23,26 +24,24 @@ def points_on_scale(c: Criterion, rate: float) -> float:
     rate = round(rate, 12)  # 19/20 must meet a step at 0.95 whatever the float division gives
     if c.steps is not None:
         for step in c.steps:
-            if rate >= step.min:
+            if (rate >= step.min) if step.min is not None else (rate <= step.max):
                 return float(step.points)
         return 0.0
+    # 0 points at `from`, the maximum at `to`, a straight line between; from > to when lower is better
     lo, hi = c.linear.from_, c.linear.to
-    if rate <= lo:
-        return 0.0
-    if rate >= hi:
-        return c.max_points
-    return c.max_points * (rate - lo) / (hi - lo)
+    share = min(1.0, max(0.0, (rate - lo) / (hi - lo)))
+    return c.max_points * share
 
 
 def dossier_rates(stats: pd.DataFrame) -> pd.DataFrame:
-    """Year totals per unit and the three rates (NaN where the denominator is 0)."""
-    cols = ["received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized"]
+    """Totals of the period per unit and every metric's rate (NaN where the denominator is 0)."""
+    cols = list(COUNT_COLUMNS)
     totals = stats.groupby("unit_code", as_index=False)[cols].sum() if len(stats) else pd.DataFrame(
         columns=["unit_code", *cols])
     out = totals.copy()
-    for metric, (num, den) in METRICS.items():
-        den_values = out[den].astype(float)
-        out[metric] = (out[num].astype(float) / den_values).where(den_values > 0)
+    for metric in METRICS.values():
+        den_values = out[metric.denominator].astype(float)
+        out[metric.code] = (out[metric.numerator].astype(float) / den_values).where(den_values > 0)
     return out
 
 
@@ -59,7 +58,7 @@ def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
     rows = []
     valid = answers[answers["answer"].notna()]
     for lf in m.leaves():
-        if lf.source != "survey":
+        if lf.source != "survey" or not lf.criterion.questions:
             continue
         c = lf.criterion
         mine = valid[valid["question_code"].isin(c.questions)]
@@ -71,6 +70,16 @@ def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
                          "points": c.max_points * float(g["mean_value"]),
                          "respondents": int(g["respondents"]), "answers": int(g["answers"])})
     return pd.DataFrame(rows, columns=["unit_code", "criterion_code", "points", "respondents", "answers"])
+
+
+def score_survey_scores(m: Methodology, survey_scores: pd.DataFrame | None) -> pd.DataFrame:
+    """Survey criteria without questions: the points a survey institute delivered (survey_scores.csv)."""
+    wanted = {lf.code for lf in m.leaves() if lf.source == "survey" and not lf.criterion.questions}
+    if survey_scores is None or not wanted:
+        return pd.DataFrame(columns=["unit_code", "criterion_code", "points"])
+    s = survey_scores[survey_scores["criterion_code"].isin(wanted)]
+    return pd.DataFrame({"unit_code": s["unit_code"], "criterion_code": s["criterion_code"],
+                         "points": s["points"].astype(float)})
 
 
 def score_dossier(m: Methodology, rates: pd.DataFrame) -> pd.DataFrame:
@@ -87,7 +96,7 @@ def score_dossier(m: Methodology, rates: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_criteria(m: Methodology, units: pd.DataFrame, appraisal: pd.DataFrame, answers: pd.DataFrame,
-                   stats: pd.DataFrame) -> pd.DataFrame:
+                   stats: pd.DataFrame, survey_scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """Points of every leaf criterion for every scored unit (CONTRACT criteria.csv, full precision).
 
     Extra columns: self_points (appraisal), respondents (survey), rate (dossier).
@@ -95,8 +104,9 @@ def score_criteria(m: Methodology, units: pd.DataFrame, appraisal: pd.DataFrame,
     leaves = pd.DataFrame([{"field_code": lf.field_code, "criterion_code": lf.code, "source": lf.source,
                             "max_points": lf.max_points, "order": i} for i, lf in enumerate(m.leaves())])
     grid = units[["unit_code"]].merge(leaves, how="cross")
-    scored = pd.concat([score_appraisal(m, appraisal), score_survey(m, answers),
-                        score_dossier(m, dossier_rates(stats))], ignore_index=True)
+    parts = [score_appraisal(m, appraisal), score_survey(m, answers), score_survey_scores(m, survey_scores),
+             score_dossier(m, dossier_rates(stats))]
+    scored = pd.concat([p for p in parts if len(p)], ignore_index=True)
     out = grid.merge(scored, on=["unit_code", "criterion_code"], how="left", validate="one_to_one")
     missing = out[out["points"].isna()]
     if len(missing):

@@ -21,6 +21,39 @@ def nfc(value):
     return value
 
 
+_MONTHS_EN = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_ISO_MONTH = re.compile(r"^(\d{4})[-/.](\d{1,2})(?:[-/.]\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)?$")
+_MONTH_YEAR = re.compile(r"^(?:t|th|thg|tháng)?\s*(\d{1,2})[-/.](\d{4})$", re.IGNORECASE)
+_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+_MON_YY = re.compile(r"^([A-Za-z]{3})[a-z]*[-/ ](\d{2}|\d{4})$")
+
+
+def month_of(text: str) -> str:
+    """A month cell as `YYYY-MM`, whatever Excel made of a typed `2024-03`: a date cell (2024-03-01 00:00:00),
+    `03/2024`, `01/03/2024` (day first, as a Vietnamese locale writes it), `Mar-24`. Text that is none of
+    these is returned unchanged, for the checks to report."""
+    t = text.strip()
+    if m := _ISO_MONTH.match(t):
+        year, month = int(m.group(1)), int(m.group(2))
+    elif m := _MONTH_YEAR.match(t):
+        year, month = int(m.group(2)), int(m.group(1))
+    elif m := _DMY.match(t):
+        a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if a == 1 and 1 <= b <= 12 or a > 12:
+            month = b  # day first (dd/mm/yyyy): the first of the month, or a day past 12
+        elif b == 1 and 1 <= a <= 12:
+            month = a  # month first (mm/dd/yyyy, an English locale): the first of the month
+        else:
+            return text
+    elif (m := _MON_YY.match(t)) and m.group(1).lower() in _MONTHS_EN:
+        month, year = _MONTHS_EN[m.group(1).lower()], int(m.group(2))
+        year += 2000 if year < 100 else 0
+    else:
+        return text
+    return f"{year:04d}-{month:02d}" if 1 <= month <= 12 else text
+
+
 def name_key(name: str) -> str:
     """A key that matches the same unit name typed with composed or decomposed diacritics, any case/spacing."""
     return _SPACES.sub(" ", unicodedata.normalize("NFC", name).strip()).casefold()

@@ -61,7 +61,7 @@ def test_run_writes_every_contract_output(published):
         assert (out / name).exists(), name
     results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
     assert list(results.columns[:16]) == CONTRACT_RESULTS
-    assert list(results.columns[16:]) == [f"F{i}_{k}" for i in range(1, 9) for k in ("points", "pct")] + [
+    assert list(results.columns[16:]) == [f"F{i}_{k}" for i in range(1, 9) for k in ("points", "pct", "rank")] + [
         "prev_index_proforma", "predecessors"]
     # the CLI publishes exactly what the golden file holds
     assert (out / "results.csv").read_bytes() == (GOLDEN / "hai-duong-2024-district" / "results.csv").read_bytes()

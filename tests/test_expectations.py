@@ -33,14 +33,14 @@ def test_rules_take_codes_and_scales_from_the_methodology(mini):
 
 @pytest.mark.parametrize(("file", "mutate", "row", "unit", "column", "vi"), [
     ("self_assessment.csv", lambda d: d.assign(appraised_points=d["appraised_points"].where(d.index != 0, "2.5")),
-     2, "U01", "appraised_points", "vượt điểm tối đa"),
+     2, "U01", "appraised_points", "vượt điểm tối đa 2 của tiêu chí 1.1"),  # the most specific message
     ("survey_responses.csv", lambda d: d.assign(answer=d["answer"].where(d.index != 2, "6")),
      4, "U01", "answer", "không thuộc thang trả lời"),
-    ("dossier_stats.csv", lambda d: d.assign(period=d["period"].where(d.index != 3, "2024/04")),
+    ("dossier_stats.csv", lambda d: d.assign(period=d["period"].where(d.index != 3, "2024-13")),
      5, "U01", "period", "YYYY-MM"),
     ("deductions.csv", lambda d: d.assign(criterion_code=d["criterion_code"].where(d.index != 0, "7.7")),
      2, "U04", "criterion_code", "không phải mã tiêu chí"),
-    ("self_assessment.csv", lambda d: d.drop(index=7), None, "U03", "criterion_code", "không có dòng nào"),
+    ("self_assessment.csv", lambda d: d.drop(index=7), None, "U03", "criterion_code", "thiếu dòng của tiêu chí"),
 ])
 def test_gx_names_the_cell_in_both_languages(mini, tmp_path, file, mutate, row, unit, column, vi):
     edit_csv(mini / file, mutate)
