@@ -25,7 +25,7 @@ from tasks.checks import PROBLEM_COLUMNS, plausibility_warnings
 from tasks.methodology import MethodologyError
 from tasks.ranking import published_criteria, published_proforma, published_results
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = ingest.CONFIG_DIR
 
 
 def _code_fingerprint() -> str:
@@ -125,20 +125,8 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
         render.render_unit_pdfs(unit_context, staging / "units", workers=workers)
 
 
-def _problem_summary(problems: pd.DataFrame, limit: int = 25) -> str:
-    errors = problems[problems["severity"] == "error"]
-    lines = [f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)"]
-    for p in errors.head(limit).itertuples(index=False):
-        where = f"{p.file}" + (f" row {int(p.row)}" if pd.notna(p.row) and p.row != "" else "")
-        unit = f" unit {p.unit_code}" if p.unit_code else ""
-        lines.append(f"  {where}{unit} [{p.column}={p.value!s}]: {p.problem}")
-    if len(errors) > limit:
-        lines.append(f"  … and {len(errors) - limit} more in validation/errors.csv")
-    return "\n".join(lines) + "\n"
-
-
 def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
-    return publishing.write_validation(out, problems, _problem_summary(problems))
+    return publishing.write_validation(out, problems, publishing.problem_summary(problems))
 
 
 @flow(name="parindex-annual-run")
@@ -181,14 +169,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             bundle = read_inputs(staging, archived)
             lap("ingest")
         except (ingest.InputError, MethodologyError) as exc:
-            problem = {"file": getattr(exc, "file", str(inputs)), "row": getattr(exc, "row", None),
-                       "unit_code": "", "column": getattr(exc, "column", ""), "value": "",
-                       "problem": getattr(exc, "problem", str(exc)), "severity": "error",
-                       "problem_vi": getattr(exc, "vi", "")}
-            if hasattr(exc, "problems"):  # MethodologyError: one row per broken rule
-                rows = [{**problem, "file": exc.path, "problem": p} for p in exc.problems]
-            else:
-                rows = [problem]
+            rows = ingest.unreadable_rows(exc, inputs)
             path = _fail_validation(out_dir, pd.DataFrame(rows, columns=PROBLEM_COLUMNS))
             shutil.rmtree(staging, ignore_errors=True)
             return _invalid(compute.InputsUnreadable(rows), len(rows), path)
@@ -233,7 +214,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         }
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
         publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished}, corrections_applied)
-        publishing.write_validation(out_dir, checked.problems_frame(), _problem_summary(checked.problems_frame()))
+        publishing.write_validation(out_dir, checked.problems_frame(), publishing.problem_summary(checked.problems_frame()))
         lap("store_publish")
         _artifacts(run, computed, out_dir, changes, m.decimals)
     except BaseException:

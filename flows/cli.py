@@ -72,10 +72,34 @@ def cmd_sample(args) -> int:
     return EXIT_OK
 
 
-def cmd_run(args) -> int:
-    from flows.annual import annual_run
+def _preflight(inputs: Path, out: Path) -> bool:
+    """Read what can be read without Prefect (the folder, index.yaml, the files' presence, the methodology):
+    a wrong path or a broken methodology is said in a moment, in both languages, with errors.csv written,
+    before the flow and its server start. True when the run may go ahead."""
+    from tasks import ingest
+    from tasks.methodology import MethodologyError, load_methodology
 
+    try:
+        load_methodology(ingest.locate_inputs(inputs)["methodology"])
+        return True
+    except (ingest.InputError, MethodologyError) as exc:
+        import pandas as pd
+
+        from tasks.checks import PROBLEM_COLUMNS
+        from tasks.publishing import problem_summary, write_validation
+
+        problems = pd.DataFrame(ingest.unreadable_rows(exc, str(inputs)), columns=PROBLEM_COLUMNS)
+        out.mkdir(parents=True, exist_ok=True)
+        write_validation(out.resolve(), problems, problem_summary(problems))
+        _print_problems(out)
+        return False
+
+
+def cmd_run(args) -> int:
     out = Path(args.out)
+    if not _preflight(Path(args.inputs), out):
+        return EXIT_INVALID
+    from flows.annual import annual_run
 
     def go():
         summary = annual_run(inputs=str(args.inputs), out=str(out), db=args.db, unit_pdfs=not args.no_unit_pdfs)

@@ -22,6 +22,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.annual import annual_run
+from tasks import render
 
 
 class NationalRunFailed(RuntimeError):
@@ -70,7 +71,7 @@ def overview(done: list[dict]) -> pd.DataFrame:
     rows = []
     for d in done:
         for r in d["runs"]:
-            res = pd.read_csv(Path(r["out"]) / "results.csv", dtype={"unit_code": str})
+            res = pd.read_csv(Path(r["out"]) / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
             best = res.sort_values(["index_pct", "unit_code"], ascending=[False, True]).iloc[0]
             rows.append({"province_slug": d["province"], "province": r["province"], "level": r["level"],
                          "year": r["year"], "units": len(res), "average_index": round(res["index_pct"].mean(), 2),
@@ -97,7 +98,7 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
     failed = [d for d in done if not d["ok"]]
     table = overview(done)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "national.csv", index=False, lineterminator="\n")
+    render.write_csv(table, out_dir / "national.csv")
     stages: dict[str, float] = {}
     rss: dict[str, float] = {}
     for d in done:

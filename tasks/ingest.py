@@ -17,10 +17,18 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tasks.methodology import Methodology, file_sha256, load_methodology, resolve_methodology_path
+from tasks.methodology import (
+    Methodology,
+    MethodologyError,
+    file_sha256,
+    load_methodology,
+    resolve_methodology_path,
+)
 from tasks.schema import TABLES
 from tasks.text import month_of, nfc
 
+#: the bundled methodologies and province settings
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 #: Row numbers are reported as the user sees them in Excel: the header is row 1, the first data row is 2.
 FIRST_DATA_ROW = 2
 
@@ -104,9 +112,12 @@ def read_index(folder: Path) -> dict:
     return {k: nfc(v) for k, v in index.items()}
 
 
-def locate_inputs(folder: Path, config_dir: Path) -> dict[str, Path]:
+def locate_inputs(folder: Path, config_dir: Path = CONFIG_DIR) -> dict[str, Path]:
     """role -> source path for every file an input folder provides (index.yaml decides the methodology)."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(str(folder), "the input folder does not exist (check --inputs)",
+                         vi="thư mục dữ liệu không tồn tại (kiểm tra --inputs)")
     index = read_index(folder)
     roles: dict[str, Path] = {"index": folder / "index.yaml"}
     try:
@@ -271,6 +282,18 @@ def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
             tables[role] = read_table(path, role)
     return Inputs(index=index, methodology=methodology, tables=tables, files=archived,
                   methodology_text=by_role["methodology"].read_text(encoding="utf-8-sig"), notes=notes)
+
+
+def unreadable_rows(exc: Exception, inputs: str) -> list[dict]:
+    """Problem rows for an input folder that cannot be read at all (InputError) or a methodology that does not
+    add up (MethodologyError: one row per broken rule), in English and Vietnamese."""
+    problem = {"file": getattr(exc, "file", str(inputs)), "row": getattr(exc, "row", None), "unit_code": "",
+               "column": getattr(exc, "column", ""), "value": "", "problem": getattr(exc, "problem", str(exc)),
+               "severity": "error", "problem_vi": getattr(exc, "vi", "") or str(exc), "check": "inputs:readable"}
+    if isinstance(exc, MethodologyError):
+        return [{**problem, "file": exc.path, "problem": p, "check": "methodology",
+                 "problem_vi": f"bộ tiêu chí không dùng được: {p}"} for p in exc.problems]
+    return [problem]
 
 
 def unneeded_file(name: str, methodology_id: str) -> dict:

@@ -138,6 +138,25 @@ def _undo(out: Path, backup: Path, staging: Path, moved_old: list[str], moved_ne
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def problem_summary(problems, limit: int = 25) -> str:
+    """What the command prints when validation fails: counts, then the first errors, each in English and
+    Vietnamese, naming file, row, unit, column and value."""
+    import pandas as pd
+
+    errors = problems[problems["severity"] == "error"]
+    lines = [f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s) / "
+             f"{len(errors)} lỗi, {len(problems) - len(errors)} cảnh báo"]
+    for p in errors.head(limit).itertuples(index=False):
+        where = f"{p.file}" + (f" row {int(p.row)}" if pd.notna(p.row) and p.row != "" else "")
+        unit = f" unit {p.unit_code}" if p.unit_code else ""
+        lines.append(f"  {where}{unit} [{p.column}={p.value!s}]: {p.problem}")
+        if p.problem_vi:
+            lines.append(f"      {p.problem_vi}")
+    if len(errors) > limit:
+        lines.append(f"  … and {len(errors) - limit} more in validation/errors.csv")
+    return "\n".join(lines) + "\n"
+
+
 def write_validation(out: Path, problems, summary: str) -> Path:
     """Replace `out/validation/` with the problems of the latest attempt: errors.csv, summary.txt and
     report.html (the page a council reads)."""
@@ -149,9 +168,10 @@ def write_validation(out: Path, problems, summary: str) -> Path:
 
     problems = problems.copy()
     problems["row"] = pd.to_numeric(problems["row"], errors="coerce").astype("Int64")  # 7, never 7.0
-    problems.to_csv(tmp / "errors.csv", index=False, lineterminator="\n")
+    from tasks.render import render_html, write_csv
+
+    write_csv(problems, tmp / "errors.csv")
     (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    from tasks.render import render_html
     from tasks.report import build_validation_context
 
     page = render_html(build_validation_context(problems), template="validation.html.jinja")
@@ -181,8 +201,8 @@ def changes_against(previous_dir: Path, bundle, computed):
 
     manifest = json.loads((previous_dir / "manifest.json").read_text(encoding="utf-8"))
     old_results = pd.read_csv(previous_dir / "results.csv", dtype={"unit_code": str, "criterion_code": str},
-                              keep_default_na=False, na_values=[""])
-    old_criteria = pd.read_csv(previous_dir / "criteria.csv", dtype={"unit_code": str, "criterion_code": str})
+                              keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    old_criteria = pd.read_csv(previous_dir / "criteria.csv", dtype={"unit_code": str, "criterion_code": str}, encoding="utf-8-sig")
     old_ded = None
     if "deductions" in manifest["inputs"]:
         from tasks.ingest import read_table

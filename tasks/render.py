@@ -30,7 +30,13 @@ class _DropHarfBuzzNotice(logging.Filter):
 
 
 logging.getLogger("weasyprint").addFilter(_DropHarfBuzzNotice())
-FORMULA_START = ("=", "+", "-", "@")
+#: a text cell starting with one of these is a formula to a spreadsheet (CSV injection): written with a `'`
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_formula(value):
+    """A text cell as a spreadsheet may show it but never evaluate: `'=1+1`; numbers and other text unchanged."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def _jinja_env():
@@ -191,7 +197,11 @@ def _json_value(v):
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    df.to_csv(path, index=False, lineterminator="\n")
+    """A CSV output (CONTRACT.md): UTF-8 with a BOM, so Excel shows Vietnamese right when the file is opened
+    with a double click; text cells that a spreadsheet would run as a formula get a leading `'`."""
+    text = df.select_dtypes(include=["object", "string"]).columns
+    safe = df.assign(**{c: df[c].map(guard_formula) for c in text}) if len(text) else df
+    safe.to_csv(path, index=False, lineterminator="\n", encoding="utf-8-sig")
 
 
 def write_json(path: Path, meta: dict, tables: dict[str, pd.DataFrame]) -> None:

@@ -399,8 +399,8 @@ def _successor_sample(out: Path, p: Province, year: int, years: int, seed: int) 
 def write_demo_corrections(published: Path, path: Path) -> Path:
     """A realistic corrections file for a published sample run: a complaint upheld for the last-placed unit
     (an appraisal criterion raised to its maximum) and a re-verification that lowers the leader's score."""
-    results = pd.read_csv(published / "results.csv", dtype={"unit_code": str})
-    criteria = pd.read_csv(published / "criteria.csv", dtype={"unit_code": str, "criterion_code": str})
+    results = pd.read_csv(published / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
+    criteria = pd.read_csv(published / "criteria.csv", dtype={"unit_code": str, "criterion_code": str}, encoding="utf-8-sig")
     appraisal = criteria[criteria["source"] == "appraisal"].assign(lost=lambda d: d["max_points"] - d["points"])
     last = results.sort_values(["rank", "unit_code"]).iloc[-1]["unit_code"]
     first = results.sort_values(["rank", "unit_code"]).iloc[0]["unit_code"]

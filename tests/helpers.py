@@ -21,5 +21,5 @@ def compute_folder(folder: Path, scratch: Path):
 
 
 def edit_csv(path: Path, fn) -> None:
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     fn(df).to_csv(path, index=False)

@@ -59,7 +59,7 @@ def test_run_writes_every_contract_output(published):
     assert "report.vi.pdf" in proc.stdout
     for name in OUTPUTS:
         assert (out / name).exists(), name
-    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
     assert list(results.columns[:16]) == CONTRACT_RESULTS
     assert list(results.columns[16:]) == [f"F{i}_{k}" for i in range(1, 9) for k in ("points", "pct", "rank")] + [
         "prev_index_proforma", "predecessors"]
@@ -89,7 +89,7 @@ def test_excel_and_json_hold_the_same_numbers(published):
     _, out, _ = published
     from openpyxl import load_workbook
 
-    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
     ws = load_workbook(out / "results.xlsx")["results"]
     header = [c.value for c in ws[1]]
     first = dict(zip(header, [c.value for c in ws[2]], strict=True))
@@ -104,8 +104,8 @@ def test_excel_appendix_is_vietnamese_numeric_and_agrees_with_results(published)
     _, out, _ = published
     from openpyxl import load_workbook
 
-    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
-    criteria = pd.read_csv(out / "criteria.csv", dtype={"unit_code": str, "criterion_code": str})
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
+    criteria = pd.read_csv(out / "criteria.csv", dtype={"unit_code": str, "criterion_code": str}, encoding="utf-8-sig")
     wb = load_workbook(out / "results.xlsx")
     assert wb.sheetnames[:4] == ["Xếp hạng", "Chỉ số thành phần", "Tiêu chí", "Hồ sơ – khảo sát"]
     assert {"results", "criteria", "dossiers"} <= set(wb.sheetnames)  # the machine-readable tables stay
@@ -135,7 +135,7 @@ def test_pdf_reports_read_back_match_results(published):
     _, out, _ = published
     from pypdf import PdfReader
 
-    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
     for lang, sep in (("vi", ","), ("en", ".")):
         reader = PdfReader(out / f"report.{lang}.pdf")
         text = "\n".join(page.extract_text() for page in reader.pages)
@@ -167,10 +167,10 @@ def test_validation_failure_publishes_nothing_and_names_the_cell(published):
     edit_csv(broken / "self_assessment.csv", lambda d: d.assign(
         appraised_points=d["appraised_points"].where(d.index != 6, "9")))
     proc = parindex("run", "--inputs", str(broken), "--out", str(out), check_exit=2)
-    errors = pd.read_csv(out / "validation" / "errors.csv", dtype=str, keep_default_na=False)
+    errors = pd.read_csv(out / "validation" / "errors.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     row = errors[errors["file"] == "self_assessment.csv"].iloc[0]
     assert (row["row"], row["column"], row["value"]) == ("8", "appraised_points", "9")
-    assert row["unit_code"] == pd.read_csv(broken / "self_assessment.csv", dtype=str).loc[6, "unit_code"]
+    assert row["unit_code"] == pd.read_csv(broken / "self_assessment.csv", dtype=str, encoding="utf-8-sig").loc[6, "unit_code"]
     assert "self_assessment.csv row 8" in proc.stderr and "Nothing was published" in proc.stderr
     assert _hashes(out) == before  # the earlier publication, byte for byte
     assert not list(out.glob(".staging-*")) and not list(out.glob(".previous-*"))
@@ -183,7 +183,7 @@ def test_unreadable_methodology_exits_2_with_the_rule(published, tmp_path):
     text = (broken / "methodology.yaml").read_text(encoding="utf-8").replace("max_points: 100", "max_points: 90")
     (broken / "methodology.yaml").write_text(text, encoding="utf-8")
     parindex("run", "--inputs", str(broken), "--out", str(tmp_path / "out"), check_exit=2)
-    errors = pd.read_csv(tmp_path / "out" / "validation" / "errors.csv", dtype=str)
+    errors = pd.read_csv(tmp_path / "out" / "validation" / "errors.csv", dtype=str, encoding="utf-8-sig")
     assert errors["problem"].str.contains("not max_points 90").any()
     assert not (tmp_path / "out" / "results.csv").exists()
 
@@ -231,8 +231,8 @@ def test_every_unit_has_a_one_page_scorecard_that_matches_results(published):
     from tasks.text import safe_filename
 
     _, out, _ = published
-    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
-    criteria = pd.read_csv(out / "criteria.csv", dtype={"unit_code": str})
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
+    criteria = pd.read_csv(out / "criteria.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     fmt = lambda v: format_number(v, 2, "vi")  # noqa: E731
     files = sorted(p.name for p in (out / "units").iterdir())
@@ -290,7 +290,7 @@ def test_report_charts_draw_every_unit_in_band_colours(published):
     import re
 
     _, out, _ = published
-    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str})
+    results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
     html = (out / "report.vi.html").read_text(encoding="utf-8")
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
     bars = [s for s in svgs if "Chỉ số của các đơn vị" in s]

@@ -24,8 +24,8 @@ def test_sample_province_matches_golden(tables, level, name, tmp_path):
 def test_golden_has_the_realistic_shape():
     import pandas as pd
 
-    d = pd.read_csv(GOLDEN / "hai-duong-2024-district" / "results.csv", dtype={"unit_code": str})
-    c = pd.read_csv(GOLDEN / "hai-duong-2024-commune" / "results.csv", dtype={"unit_code": str})
+    d = pd.read_csv(GOLDEN / "hai-duong-2024-district" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
+    c = pd.read_csv(GOLDEN / "hai-duong-2024-commune" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
     assert len(d) == 12 and len(c) == 207 and c["group"].nunique() == 12
     assert d["index_pct"].between(70, 97).all()
     assert d["rank_change"].abs().max() >= 5  # some units rise or fall sharply

@@ -30,7 +30,7 @@ def test_bom_xlsx_and_decomposed_text_give_identical_results(mini, tmp_path):
     # units.csv with a BOM and decomposed (NFD) names; self_assessment as an Excel workbook
     text = (mini / "units.csv").read_text(encoding="utf-8")
     (mini / "units.csv").write_bytes(b"\xef\xbb\xbf" + unicodedata.normalize("NFD", text).encode("utf-8"))
-    sa = pd.read_csv(mini / "self_assessment.csv", dtype=str, keep_default_na=False)
+    sa = pd.read_csv(mini / "self_assessment.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     sa.to_excel(mini / "self_assessment.xlsx", index=False)
     (mini / "self_assessment.csv").unlink()
     again = compute_folder(mini, tmp_path / "b").results
@@ -48,7 +48,7 @@ def test_codes_keep_leading_zeros(mini, tmp_path):
 
 
 def test_both_csv_and_xlsx_is_refused(mini, tmp_path):
-    pd.read_csv(mini / "units.csv").to_excel(mini / "units.xlsx", index=False)
+    pd.read_csv(mini / "units.csv", encoding="utf-8-sig").to_excel(mini / "units.xlsx", index=False)
     with pytest.raises(InputError, match="both units.csv and units.xlsx"):
         read_folder(mini, tmp_path / "a")
 

@@ -92,8 +92,8 @@ def hai_phong(tmp_path_factory):
 def test_hai_phong_lineage_matches_the_registry(hai_phong):
     from vietnamadminunits.database import query
 
-    units = pd.read_csv(hai_phong / "commune" / "units.csv", dtype=str)
-    lineage = pd.read_csv(hai_phong / "commune" / "lineage.csv", dtype=str, keep_default_na=False)
+    units = pd.read_csv(hai_phong / "commune" / "units.csv", dtype=str, encoding="utf-8-sig")
+    lineage = pd.read_csv(hai_phong / "commune" / "lineage.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     new = {r["wardCode"] for r in query("SELECT wardCode FROM admin_units WHERE provinceShort = 'Hải Phòng'")}
     old = {r["wardCode"] for r in query("SELECT wardCode FROM admin_units_legacy WHERE provinceShort IN "
                                         "('Hải Phòng', 'Hải Dương') AND wardCode IS NOT NULL AND wardCode != ''")}

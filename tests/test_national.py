@@ -38,16 +38,16 @@ def test_national_sample_has_the_registry_units_and_exact_volumes(national, tmp_
     from vietnamadminunits.database import query
 
     for slug, short in (("lai-chau", "Lai Châu"), ("hue", "Huế")):
-        communes = pd.read_csv(national / "2026" / slug / "commune" / "units.csv", dtype=str)
+        communes = pd.read_csv(national / "2026" / slug / "commune" / "units.csv", dtype=str, encoding="utf-8-sig")
         registry = pd.DataFrame(query(f"SELECT wardCode, ward FROM admin_units WHERE provinceShort = '{short}'"))
         assert sorted(communes["unit_code"]) == sorted(registry["wardCode"])
         assert set(communes["unit_name"]) == set(registry["ward"])
         assert (communes["level"] == "commune").all()
-        deps = pd.read_csv(national / "2026" / slug / "department" / "units.csv", dtype=str)
+        deps = pd.read_csv(national / "2026" / slug / "department" / "units.csv", dtype=str, encoding="utf-8-sig")
         assert len(deps) == 12 and deps["unit_code"].is_unique
         assert (national / "2026" / slug / "commune" / "previous_results.csv").is_file()
         assert not (national / "2025" / slug / "commune" / "previous_results.csv").exists()
-        survey = pd.read_csv(national / "2026" / slug / "commune" / "survey_responses.csv", dtype=str)
+        survey = pd.read_csv(national / "2026" / slug / "commune" / "survey_responses.csv", dtype=str, encoding="utf-8-sig")
         per_unit = survey.groupby("unit_code")["respondent_id"].nunique()
         assert per_unit.between(60, 90).all() and len(per_unit) == len(communes)
     files = sorted((national / "2026").glob("*/*/dossiers.parquet"))
@@ -83,10 +83,10 @@ def test_dask_run_agrees_with_the_sequential_run(national, tmp_path):
     a, b = _publications(tmp_path / "dask"), _publications(tmp_path / "seq")
     assert sorted(a) == ["hue/commune", "hue/department", "lai-chau/commune", "lai-chau/department"]
     assert a == b
-    overview = pd.read_csv(tmp_path / "dask" / "national.csv")
+    overview = pd.read_csv(tmp_path / "dask" / "national.csv", encoding="utf-8-sig")
     assert overview["units"].sum() == 38 + 40 + 2 * 12
     for pub in a:
-        res = pd.read_csv(tmp_path / "dask" / pub / "results.csv")
+        res = pd.read_csv(tmp_path / "dask" / pub / "results.csv", encoding="utf-8-sig")
         row = overview[(overview["province_slug"] + "/" + overview["level"]) == pub].iloc[0]
         assert row["highest_index"] == res["index_pct"].max() and row["units"] == len(res)
         assert (tmp_path / "dask" / pub / "report.vi.pdf").stat().st_size > 10_000
@@ -96,7 +96,7 @@ def test_dask_run_agrees_with_the_sequential_run(national, tmp_path):
             assert (tmp_path / "dask" / pub / "units" / card).read_bytes() == \
                 (tmp_path / "seq" / pub / "units" / card).read_bytes(), (pub, card)
     # last year's results reached the report: rank changes are filled
-    res = pd.read_csv(tmp_path / "dask" / "hue" / "commune" / "results.csv")
+    res = pd.read_csv(tmp_path / "dask" / "hue" / "commune" / "results.csv", encoding="utf-8-sig")
     assert res["prev_rank"].notna().all()
 
 
@@ -118,7 +118,7 @@ def test_a_failing_province_does_not_stop_the_others(national, tmp_path):
     assert (tmp_path / "out" / "lai-chau" / "commune" / "results.csv").is_file()
     assert not (tmp_path / "out" / "lai-chau" / "commune" / "units").exists()  # --no-unit-pdfs
     assert not (tmp_path / "out" / "hue" / "commune" / "results.csv").exists()
-    errors = pd.read_csv(tmp_path / "out" / "hue" / "commune" / "validation" / "errors.csv", dtype=str)
+    errors = pd.read_csv(tmp_path / "out" / "hue" / "commune" / "validation" / "errors.csv", dtype=str, encoding="utf-8-sig")
     assert (errors["column"] == "appraised_points").any() and (errors["value"] == "bốn").any()
     assert "hue" in (tmp_path / "out" / "national.md").read_text(encoding="utf-8")
 
@@ -163,8 +163,8 @@ def test_unchanged_rerun_reuses_results_and_a_corrected_one_does_not(prefect_har
     third = annual_run(inputs=str(mini), out=str(tmp_path / "c"), return_state=True)
     s3 = _task_states(third.state_details.flow_run_id)
     assert all(s3[step] == "Completed" for step in ("validate", "score", "rank")), s3
-    before = pd.read_csv(tmp_path / "a" / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
-    after = pd.read_csv(tmp_path / "c" / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
+    before = pd.read_csv(tmp_path / "a" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
+    after = pd.read_csv(tmp_path / "c" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
     assert after.loc["U01", "total_points"] == before.loc["U01", "total_points"] - 2
 
 
@@ -184,7 +184,7 @@ def test_run_leaves_a_summary_and_the_ranking_as_artifacts(prefect_harness, mini
                   "parindex-tinh-thu-nghiem-2024-district-ranking"])))
     arts = [a for a in arts if a.flow_run_id == run_id]
     by_type = {a.type: a for a in arts}
-    results = pd.read_csv(tmp_path / "out" / "results.csv", dtype={"unit_code": str})
+    results = pd.read_csv(tmp_path / "out" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
     table = by_type["table"].data
     rows = table if isinstance(table, list) else json.loads(table)
     assert sorted(r["unit_code"] for r in rows) == sorted(results["unit_code"])

@@ -53,13 +53,13 @@ def test_rerun_publishes_version_2_with_exact_changes(v1, tmp_path):
     summary = rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "v2"), author="Hội đồng thẩm định")
     v2 = tmp_path / "v2"
     assert summary["version"] == 2
-    changes = pd.read_csv(v2 / "changes.csv", dtype={"unit_code": str, "criterion_code": str})
+    changes = pd.read_csv(v2 / "changes.csv", dtype={"unit_code": str, "criterion_code": str}, encoding="utf-8-sig")
     changes["criterion_code"] = changes["criterion_code"].fillna("")
     got = [tuple(None if pd.isna(v) else v for v in row) for row in
            changes.iloc[:, :10].itertuples(index=False, name=None)]
     assert got == [tuple(e) for e in EXPECTED]
     assert changes.loc[0, "reference"] == "BB 05/BB-HĐTĐ"
-    results = pd.read_csv(v2 / "results.csv", dtype={"unit_code": str}).set_index("unit_code")
+    results = pd.read_csv(v2 / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
     assert results.loc["U03", "index_pct"] == 89.63 and results.loc["U03", "deduction_points"] == 0.3
     # the first publication is untouched, file for file
     assert _hashes(out) == before
@@ -125,7 +125,7 @@ def test_bad_corrections_are_refused(v1, tmp_path, line, column, check):
     corr.write_text("unit_code,criterion_code,column,new_value,reason,reference\n" + line + "\n", encoding="utf-8")
     with pytest.raises(InputsUnreadable):
         rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "v2"))
-    errors = pd.read_csv(tmp_path / "v2" / "validation" / "errors.csv", dtype=str, keep_default_na=False)
+    errors = pd.read_csv(tmp_path / "v2" / "validation" / "errors.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     hit = errors[(errors["column"] == column) & (errors["row"] == "2")]
     assert len(hit) == 1 and hit.iloc[0]["check"] == check, errors.to_string()
     assert hit.iloc[0]["problem_vi"] and hit.iloc[0]["problem"]
