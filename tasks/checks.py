@@ -349,9 +349,21 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
         col.add_rows(file, outside, "period", f"is outside the statistics period {label}; the row is not counted",
                      severity="warning", vi=f"nằm ngoài kỳ số liệu {label}; dòng này không được tính")
     out = out[inside]
+    starts = scored.set_index("unit_code")["active_from"] if "active_from" in scored else pd.Series(dtype=str)
+    start_of = out["unit_code"].map(starts).fillna("")
+    early = (start_of != "") & (out["period"] < start_of)
+    if early.any() and not aggregated:
+        col.add_rows(file, out[early], "period", "is before the unit came into being (active_from in units.csv); "
+                     "the row is not counted", severity="warning",
+                     vi="trước tháng đơn vị bắt đầu hoạt động (active_from trong units.csv); dòng này không được tính")
+    elif early.any():
+        for unit, months in out[early].groupby("unit_code")["period"]:
+            col.add(file, None, unit, "period", ", ".join(months), "dossiers of months before the unit came into "
+                    "being (active_from in units.csv) are not counted", severity="warning",
+                    vi="hồ sơ của các tháng trước khi đơn vị bắt đầu hoạt động (active_from) không được tính")
+    out = out[~early]
     # a unit whose rows were rejected above is already reported: no follow-on errors for it
     rejected = set(t.loc[~valid, "unit_code"])
-    starts = scored.set_index("unit_code")["active_from"] if "active_from" in scored else pd.Series(dtype=str)
     have = out.groupby("unit_code")["period"].agg(set)
     for unit in scored["unit_code"]:
         if unit in rejected:

@@ -170,11 +170,14 @@ def _rates(q: np.ndarray, year_index: int, rng) -> tuple[np.ndarray, np.ndarray,
 
 
 def make_dossier_stats(units, q, year, year_index, per_month, rng) -> pd.DataFrame:
+    """Monthly statistics of every unit, from its `active_from` month when it came into being that year."""
     online, on_time, digitized = _rates(q, year_index, rng)
+    starts = units["active_from"] if "active_from" in units else pd.Series("", index=units.index)
     rows = []
-    for ui, unit in enumerate(units["unit_code"]):
+    for ui, (unit, start) in enumerate(zip(units["unit_code"], starts, strict=True)):
         lam = per_month * rng.uniform(0.5, 1.6)
-        for month in range(1, 13):
+        first = int(start[5:7]) if start and start[:4] == str(year) else 1
+        for month in range(first, 13):
             received = int(rng.poisson(lam))
             resolved = int(rng.binomial(received, 0.985))
             ok = int(rng.binomial(resolved, on_time[ui]))
@@ -306,9 +309,10 @@ def current_units(p: Province) -> dict[str, pd.DataFrame]:
                          "group": p.groups.get("department", "Sở, ban, ngành"), "parent_code": p.gso_code})
     rows = pd.DataFrame(query("SELECT provinceCode, ward, wardCode FROM admin_units "
                               f"WHERE provinceShort = '{p.short}' ORDER BY wardCode"))
+    # the communes of the two-level local government came into being on 1 July 2025: no statistics before
     communes = pd.DataFrame({"unit_code": rows["wardCode"], "unit_name": rows["ward"], "level": "commune",
                              "group": p.groups.get("commune", "Xã, phường, đặc khu"),
-                             "parent_code": rows["provinceCode"]})
+                             "parent_code": rows["provinceCode"], "active_from": "2025-07"})
     return {"department": deps, "commune": communes}
 
 

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tasks.render import write_csv
 from tasks.sample import LEVELS, write_sample
 from tests.helpers import compute_folder
 
@@ -30,7 +31,7 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             for name, df in tables.items():
-                df.to_csv(folder / name, index=False, lineterminator="\n")
+                write_csv(df, folder / name)  # the writer `parindex run` publishes with
             print(folder)
 
 

@@ -4,6 +4,7 @@ Regenerate only deliberately (`python -m tests.regen_golden`) and explain the di
 
 import pytest
 
+from tasks.render import write_csv
 from tasks.sample import LEVELS
 from tests.regen_golden import GOLDEN, golden_tables
 
@@ -17,7 +18,7 @@ def tables(sample_root, tmp_path_factory):
 @pytest.mark.parametrize("name", ["results.csv", "criteria.csv"])
 def test_sample_province_matches_golden(tables, level, name, tmp_path):
     path = tmp_path / name
-    tables[level][name].to_csv(path, index=False, lineterminator="\n")
+    write_csv(tables[level][name], path)
     assert path.read_bytes() == (GOLDEN / f"hai-duong-2024-{level}" / name).read_bytes()
 
 

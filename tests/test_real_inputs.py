@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import codecs
 import subprocess
-import unicodedata
 import sys
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
