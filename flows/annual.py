@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -133,12 +134,14 @@ def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
 def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                parent_run_id: str | None = None, previous_publication: str | None = None,
                corrections_applied: list[dict] | None = None, render_workers: int = 2,
-               unit_pdfs: bool = True) -> dict:
+               unit_pdfs: bool = True, draft: bool = False, published_on: str | None = None) -> dict:
     """Publish the PAR Index for one input folder into `out`; return a summary of the publication (with
     the seconds each stage took, for the benchmark).
 
     Raises compute.ValidationFailed (exit 2 in the CLI) with `out/validation/errors.csv` written when the
-    inputs have errors; anything published earlier in `out` is then left as it was.
+    inputs have errors; anything published earlier in `out` is then left as it was. `draft`: the council's
+    review copy (every page marked DỰ THẢO, the warnings annexed); `published_on` (YYYY-MM-DD): the
+    announcement date printed in the report and on the cards.
     """
     logger = get_run_logger()
     out_dir = Path(out).resolve()
@@ -147,9 +150,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         logger.warning(note)
     run_id = str(uuid.uuid4())
     started = datetime.now(UTC).replace(microsecond=0)
-    # the date printed in the report: SOURCE_DATE_EPOCH (reproducible builds) when set, else today
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    report_date = datetime.fromtimestamp(int(epoch), UTC) if epoch else started
+    report_date = announcement_date(published_on, started)
     staging = publishing.make_staging(out_dir, run_id)
     url = db or store.default_url(out_dir)
     stages: dict[str, float] = {}  # seconds per stage, for the benchmark
@@ -196,7 +197,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         if previous_publication:  # a rerun: the errata table against the publication it corrects
             changes = publishing.changes_against(Path(previous_publication), bundle, computed)
             render.write_csv(changes, staging / "changes.csv")
-        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date}, changes,
+        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date, "draft": draft}, changes,
                        workers=render_workers, unit_pdfs=unit_pdfs)
         lap("render")
         finished = datetime.now(UTC).replace(microsecond=0)
@@ -211,6 +212,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             "finished_at": finished.isoformat(), "units": len(ranked),
             "warnings": len(checked.problems), "synthetic": run["synthetic"],
             "corrects": previous_publication, "changes": None if changes is None else len(changes),
+            "draft": bool(draft), "published_on": report_date.date().isoformat(),
         }
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
         publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished}, corrections_applied)
@@ -226,6 +228,17 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url),
             "province": run["province"], "level": m.level, "year": m.year, "stages": stages,
             "rss_mib": memory}
+
+
+def announcement_date(published_on: str | None, started: datetime) -> datetime:
+    """The date printed in the report: `--published-on`, else SOURCE_DATE_EPOCH (reproducible builds), else
+    today in Vietnam."""
+    if published_on:
+        return datetime.fromisoformat(str(published_on)).replace(tzinfo=UTC)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return started.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
 
 
 def _rss_mib() -> float:

@@ -102,7 +102,8 @@ def cmd_run(args) -> int:
     from flows.annual import annual_run
 
     def go():
-        summary = annual_run(inputs=str(args.inputs), out=str(out), db=args.db, unit_pdfs=not args.no_unit_pdfs)
+        summary = annual_run(inputs=str(args.inputs), out=str(out), db=args.db, unit_pdfs=not args.no_unit_pdfs,
+                             draft=args.draft, published_on=args.published_on)
         print(f"Published version {summary['version']} of {summary['methodology_id']} "
               f"({summary['units']} units) in {summary['out']}")
         print(f"Report: {summary['report']}")
@@ -118,7 +119,7 @@ def cmd_rerun(args) -> int:
 
     def go():
         summary = rerun(from_dir=str(args.from_dir), corrections=str(args.corrections), out=str(out), db=args.db,
-                        author=args.author)
+                        author=args.author, draft=args.draft, published_on=args.published_on)
         print(f"Published version {summary['version']} of {summary['methodology_id']} in {summary['out']} "
               f"({summary['changes']} change row(s) in changes.csv)")
         print(f"Report: {summary['report']}")
@@ -165,6 +166,24 @@ def cmd_demo(args) -> int:
     return demo(Path(args.out))
 
 
+def _date(text: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD "
+                                         "(không phải ngày dạng YYYY-MM-DD)") from None
+
+
+def _announcement_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--draft", action="store_true",
+                   help="the council's review copy: every page marked DỰ THẢO, the plausibility warnings and the "
+                        "technical annex included; without it, the final announcement (no warnings annex)")
+    p.add_argument("--published-on", type=_date, default=None, metavar="YYYY-MM-DD",
+                   help="the announcement date printed in the report and on the cards (default: today)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="parindex", description="Compute, verify and publish the PAR Index "
                                 "(Chỉ số cải cách hành chính) of a province's departments, districts and communes.")
@@ -193,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", default=None, help="SQLAlchemy URL; default an SQLite file under --out")
     r.add_argument("--no-unit-pdfs", action="store_true",
                    help="leave out units/<code>.pdf (a quicker check run); the report keeps the short scorecards")
+    _announcement_options(r)
     r.set_defaults(fn=cmd_run)
 
     rr = sub.add_parser("rerun", help="publish a corrected version of a published run")
@@ -203,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--author", default=None,
                     help="who authorised the corrections (recorded with each; default $USER); a corrections "
                          "file may also give an `author` column")
+    _announcement_options(rr)
     rr.set_defaults(fn=cmd_rerun)
 
     n = sub.add_parser("national", help="every province of a national input tree, one sub-flow per province "

@@ -47,16 +47,18 @@ def _fail(out_dir: Path, rows: list[dict]) -> None:
 
 
 @flow(name="parindex-rerun")
-def rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None):
+def rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None,
+          draft: bool = False, published_on: str | None = None):
     """Publish version n+1 of the run published in `from_dir` with `corrections` (CSV or XLSX) applied, into
     the new folder `out` (see _rerun)."""
     try:
-        return _rerun(from_dir, corrections, out, db, author)
+        return _rerun(from_dir, corrections, out, db, author, draft, published_on)
     except _Refused as refused:  # invalid corrections: Failed state, no traceback in the log
         return refused.state
 
 
-def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None) -> dict:
+def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, author: str | None = None,
+           draft: bool = False, published_on: str | None = None) -> dict:
     """Publish version n+1 of the run in `from_dir` with `corrections` applied, into `out`.
 
     `author` is recorded with each correction that does not name its own (column `author`).
@@ -125,7 +127,7 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
         shutil.copyfile(corr_path, work / f"corrections{corr_path.suffix.lower()}")
         summary = annual_run(inputs=str(work), out=str(out_dir), db=url, version=int(manifest["version"]) + 1,
                              parent_run_id=manifest["run_id"], previous_publication=str(src),
-                             corrections_applied=applied)
+                             corrections_applied=applied, draft=draft, published_on=published_on)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return summary

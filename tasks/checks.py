@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tasks.methodology import Methodology
+from tasks.numbers import format_number
 from tasks.schema import COUNT_COLUMNS, METRICS
 from tasks.text import month_of
 
@@ -468,6 +469,7 @@ def check_inputs(inputs) -> Checked:
     tables = inputs.tables
     units = check_units(tables["units"].frame, tables["units"].file, m, col)
     scored = units[units["level"] == m.level]
+    check_index(inputs.index, col)
     year = inputs.index.get("year", m.year)
     if str(year).strip() != str(m.year):
         col.add("index.yaml", None, "", "year", year,
@@ -522,10 +524,38 @@ def plausibility_warnings(ranked: pd.DataFrame, previous_file: str = "previous_r
         return []
     fell = ranked[(ranked["prev_index_pct"] - ranked["index_pct"]) >= INDEX_DROP_WARNING]
     for r in fell.itertuples(index=False):
-        col.add(previous_file, None, r.unit_code, "index_pct", f"{r.index_pct:.2f}",
-                f"the index fell {r.prev_index_pct - r.index_pct:.2f} points from last year "
-                f"({r.prev_index_pct:.2f} -> {r.index_pct:.2f}): check the inputs before publishing",
-                severity="warning",
-                vi=f"chỉ số giảm {r.prev_index_pct - r.index_pct:.2f} điểm so với năm trước "
-                   f"({r.prev_index_pct:.2f} -> {r.index_pct:.2f}): đề nghị kiểm tra số liệu trước khi công bố")
+        drop = r.prev_index_pct - r.index_pct
+        en = [format_number(v, 2, "en") for v in (drop, r.prev_index_pct, r.index_pct)]
+        vi = [format_number(v, 2, "vi") for v in (drop, r.prev_index_pct, r.index_pct)]
+        col.add(previous_file, None, r.unit_code, "index_pct", vi[2],
+                f"the index fell {en[0]} points from last year ({en[1]} → {en[2]}): the council should check "
+                "the inputs before the announcement", severity="warning",
+                vi=f"chỉ số giảm {vi[0]} điểm so với năm trước ({vi[1]} → {vi[2]}): đề nghị Hội đồng thẩm định "
+                   "kiểm tra lại số liệu trước khi công bố")
     return col.items
+
+
+#: what index.yaml's `publication:` may hold (CONTRACT.md), each printed as text on the official form
+PUBLICATION_KEYS = ("issuer", "number", "place", "signer", "signer_title", "issuing_body")
+
+
+def check_index(index: dict, col: _Collector) -> None:
+    """index.yaml's own values: the province is a name, `publication:` a mapping of text."""
+    province = index.get("province")
+    if not isinstance(province, str) or not province.strip():
+        col.add("index.yaml", None, "", "province", province, "must be the province's name, as text",
+                vi="phải là tên tỉnh/thành phố, dạng văn bản")
+    publication = index.get("publication")
+    if publication in (None, ""):
+        return
+    if not isinstance(publication, dict):
+        col.add("index.yaml", None, "", "publication", "", "must be a mapping: issuer, number, place, signer, "
+                "signer_title", vi="phải gồm các mục: issuer, number, place, signer, signer_title")
+        return
+    for key, value in publication.items():
+        if key not in PUBLICATION_KEYS:
+            col.add("index.yaml", None, "", f"publication.{key}", "", f"is not one of {', '.join(PUBLICATION_KEYS)}",
+                    vi=f"không phải một trong các mục {', '.join(PUBLICATION_KEYS)}")
+        elif not isinstance(value, str | int):
+            col.add("index.yaml", None, "", f"publication.{key}", "", "must be text",
+                    vi="phải là văn bản")

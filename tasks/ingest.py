@@ -109,7 +109,14 @@ def read_index(folder: Path) -> dict:
     for key in ("year", "province", "methodology"):
         if key not in index:
             raise InputError(str(path), f"`{key}` is missing", column=key, vi=f"thiếu `{key}`")
-    return {k: nfc(v) for k, v in index.items()}
+    return _nfc_values(index)
+
+
+def _nfc_values(value):
+    """NFC all the way down (index.yaml's `publication:` is a mapping of its own)."""
+    if isinstance(value, dict):
+        return {k: _nfc_values(v) for k, v in value.items()}
+    return nfc(value)
 
 
 def locate_inputs(folder: Path, config_dir: Path = CONFIG_DIR) -> dict[str, Path]:
@@ -262,7 +269,7 @@ def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
     """Read every archived input of a run (paths in `archived` are relative to `out_dir`)."""
     by_role = {a.role: out_dir / a.archived for a in archived}
     index = yaml.safe_load(by_role["index"].read_text(encoding="utf-8-sig")) or {}
-    index = {k: nfc(v) for k, v in index.items()}
+    index = _nfc_values(index)
     methodology = load_methodology(by_role["methodology"])
     needed = methodology.needed_tables()
     tables: dict[str, Table] = {}

@@ -180,7 +180,7 @@ def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path
 
     register_fonts()  # ReportLab and the fonts loaded once here, inherited by the children
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = {k: context[k] for k in ("L", "level_name", "province", "year", "version", "date", "synthetic",
+    ctx = {k: context[k] for k in ("L", "level_name", "province", "year", "version", "date", "synthetic", "draft",
                                    "inputs_digest", "methodology_id")}
     cards = [(u, str(inside(folder, u["file_name"]))) for u in context["units"]]
     share = max(1, math.ceil(len(cards) / max(workers, 1)))

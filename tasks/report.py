@@ -17,6 +17,12 @@ LABELS = {
     "vi": {
         "doc_kind": "Báo cáo kết quả Chỉ số cải cách hành chính", "province": "Tỉnh/thành phố",
         "year": "Năm đánh giá", "version": "Phiên bản", "published": "Ngày công bố", "methodology": "Bộ tiêu chí",
+        "draft_mark": "DỰ THẢO", "draft_note": "Dự thảo trình Hội đồng thẩm định xem xét; chưa phải văn bản công bố.",
+        "nation": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "motto": "Độc lập - Tự do - Hạnh phúc",
+        "number": "Số", "signs_for": "TM. ỦY BAN NHÂN DÂN", "unsigned": "(chưa ký — dự thảo)",
+        "provenance_line": "Số liệu tính từ các tệp đầu vào có mã băm {digest}…, bộ tiêu chí {methodology}, phiên bản "
+                           "phần mềm {code}; chi tiết trong manifest.json kèm theo.",
+        "technical_annex": "Phụ lục kỹ thuật (chỉ trong dự thảo): nguồn gốc số liệu",
         "run": "Mã lần chạy", "inputs_digest": "Mã băm tổng hợp các tệp đầu vào", "synthetic": "DỮ LIỆU MÔ PHỎNG — số liệu không có thật, chỉ dùng để minh họa",
         "summary": "Tổng quan", "units": "Số đơn vị", "average": "Chỉ số trung bình", "highest": "Cao nhất",
         "lowest": "Thấp nhất", "bands": "Số đơn vị theo xếp loại", "ranking": "Bảng xếp hạng",
@@ -70,6 +76,12 @@ LABELS = {
     "en": {
         "doc_kind": "Administrative Reform (PAR) Index results", "province": "Province",
         "year": "Year assessed", "version": "Version", "published": "Published", "methodology": "Methodology",
+        "draft_mark": "DRAFT", "draft_note": "Draft for the appraisal council's review; not the published announcement.",
+        "nation": "SOCIALIST REPUBLIC OF VIET NAM", "motto": "Independence - Freedom - Happiness",
+        "number": "No.", "signs_for": "ON BEHALF OF THE PEOPLE'S COMMITTEE", "unsigned": "(not signed — draft)",
+        "provenance_line": "Computed from input files with digest {digest}…, methodology {methodology}, software "
+                           "version {code}; details in the accompanying manifest.json.",
+        "technical_annex": "Technical annex (draft only): provenance",
         "run": "Run id", "inputs_digest": "Digest of all input files", "synthetic": "SYNTHETIC DATA — the figures are not real, for illustration only",
         "chart_bars": "Index of each unit in ranking order, coloured by band",
         "chart_distribution": "Distribution of the indices (units per 2-point bin; dashed lines: band thresholds)",
@@ -328,7 +340,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
     warnings = [{"file": p["file"], "row": "" if p["row"] in (None, "") else str(p["row"]),
                  "unit": names.get(p["unit_code"], p["unit_code"]), "column": p["column"], "value": p["value"],
                  "problem": (p.get("problem_vi") or p["problem"]) if lang == "vi" else p["problem"]}
-                for p in computed.checked.problems if p["severity"] == "warning"]
+                for p in computed.checked.problems if p["severity"] == "warning"] if run.get("draft") else []
     return {
         "lang": lang, "L": L,
         "title": (f"Chỉ số cải cách hành chính năm {m.year} của {LEVEL_NAMES.get(m.level, {}).get(lang, m.level)}"
@@ -340,6 +352,9 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "inputs_digest": run.get("inputs_sha256", ""),
         "methodology_id": m.id, "methodology_sha256": m.sha256, "basis": m.basis or "",
         "code_version": run["code_version"], "synthetic": bool(index.get("synthetic")),
+        "draft": bool(run.get("draft")), "publication": publication_block(index.get("publication"), run, lang),
+        "provenance_line": L["provenance_line"].format(digest=run.get("inputs_sha256", "")[:16], methodology=m.id,
+                                                       code=run["code_version"]),
         "method_note": L["method_note"].format(d=d, rank_on=L[f"rank_on_{m.rank_on}"]),
         "summary": summary, "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
         "lost_rows": lost_rows, "dossier_rows": dossier_rows, "cards": cards, "files": files,
@@ -350,6 +365,20 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "band_legend": " · ".join(f"{b.code}: {band_label[b.code]} (≥ {fmt(b.min)})"
                                   for b in sorted(m.bands, key=lambda b: -b.min)),
     }
+
+
+def publication_block(publication: dict | None, run: dict, lang: str) -> dict | None:
+    """The official form of the announcement (Nghị định 30/2020/NĐ-CP layout) from index.yaml's
+    `publication:`: issuer and number on the left, national heading and motto on the right, place and date,
+    and the signature block (`signer_title`, `signer`); None when index.yaml has no `publication:`."""
+    if not publication:
+        return None
+    date = run.get("report_date", run["started_at"])
+    place = publication.get("place", "")
+    when = (f"{place}, {format_date(date, 'vi')}" if lang == "vi" else f"{place}, {format_date(date, 'en')}").strip(", ")
+    return {"issuer": publication.get("issuer", ""), "number": publication.get("number", ""), "when": when,
+            "signer": publication.get("signer", ""), "signer_title": publication.get("signer_title", ""),
+            "issuing_body": publication.get("issuing_body", "")}
 
 
 def _heat(pct: float) -> str:

@@ -276,7 +276,11 @@ def _write_folder(folder: Path, p: Province, level: str, y: int, yi: int, units:
     rng = np.random.default_rng([seed, LEVELS.index(level), y, 7])
     index = {"year": y, "province": p.name, "methodology": "methodology.yaml", "synthetic": True,
              "note": "Dữ liệu mô phỏng (synthetic data) sinh bởi `parindex sample`, "
-                     f"seed {seed}; đơn vị thật theo danh mục hành chính, số liệu không có thật."}
+                     f"seed {seed}; đơn vị thật theo danh mục hành chính, số liệu không có thật.",
+             # the official form of the announcement (a synthetic number and signer)
+             "publication": {"issuer": f"UBND {p.name.upper()}", "number": f"{100 + LEVELS.index(level)}/QĐ-UBND",
+                             "place": p.short,
+                             "signer": "Nguyễn Văn A", "signer_title": "CHỦ TỊCH"}}
     for stale in ("dossier_stats.csv", "dossiers.parquet", "previous_results.csv", "lineage.csv"):
         (folder / stale).unlink(missing_ok=True)
     if previous is not None:

@@ -64,13 +64,14 @@ class Sheet:
     """A canvas with a cursor `y` that moves down the page and starts a new page (with the footer) when the
     next block does not fit."""
 
-    def __init__(self, path: Path, title: str, footer: str, author: str):
+    def __init__(self, path: Path, title: str, footer: str, author: str, mark: str = ""):
         self.cv = Canvas(str(path), pagesize=A4, invariant=True, pageCompression=1, initialFontName=REGULAR,
                          initialFontSize=8)  # no Helvetica: every font in the file is embedded
         self.cv.setTitle(title)
         self.cv.setAuthor(author)
         self.cv.setCreator("parindex")
         self.footer = footer
+        self.mark = mark  # "DỰ THẢO" on every page of a draft
         self.pages = 1
         self.y = PAGE_H - TOP
 
@@ -84,6 +85,10 @@ class Sheet:
         self.y = PAGE_H - TOP
 
     def _footer(self) -> None:
+        if self.mark:
+            self.cv.setFillColor(_c(RED))
+            self.cv.setFont(BOLD, 11)
+            self.cv.drawRightString(PAGE_W - (PAGE_W - WIDTH) / 2, PAGE_H - TOP / 2 - 4, self.mark)
         self.cv.setFillColor(_c(GREY))
         text, size = self.footer, 8.0
         wide = pdfmetrics.stringWidth(text, REGULAR, size)
@@ -317,6 +322,6 @@ def write_card(path: Path, u: dict, ctx: dict) -> int:
     """units/<code>.pdf for one unit; returns its page count."""
     register_fonts()
     s = Sheet(path, f"{ctx['L']['unit_card']} {ctx['year']} — {u['unit_name']}", u["unit_name"],
-              str(ctx["province"]))
+              str(ctx["province"]), mark=ctx["L"]["draft_mark"] if ctx.get("draft") else "")
     draw_card(s, u, ctx)
     return s.save()
