@@ -160,6 +160,35 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+def cmd_robustness(args) -> int:
+    from flows.desk import robustness
+
+    out = Path(args.out)
+
+    def go():
+        s = robustness(from_dir=str(args.from_dir), out=str(out), replicates=args.replicates, seed=args.seed,
+                       vary=args.vary, width=args.width)
+        print(f"{s['units']} units, {args.replicates} replicates; {s['uncertain_bands']} unit(s) with an "
+              f"uncertain band. Table: {Path(s['out']) / 'robustness.csv'}")
+        print(f"Report: {s['report']}")
+
+    return _run_guarded(go, out)
+
+
+def cmd_whatif(args) -> int:
+    from flows.desk import whatif
+
+    out = Path(args.out)
+
+    def go():
+        s = whatif(from_dir=str(args.from_dir), methodology=str(args.methodology), out=str(out))
+        print(f"{s['moved']} of {s['units']} units change rank under {s['methodology_id']}. "
+              f"Table: {Path(s['out']) / 'comparison.csv'}")
+        print(f"Report: {s['report']}")
+
+    return _run_guarded(go, out)
+
+
 def cmd_demo(args) -> int:
     from flows.demo import demo
 
@@ -248,6 +277,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="when the yearly run starts, in Asia/Ho_Chi_Minh time (default 07:00 on 15 January)")
     sv.add_argument("--national-inputs", default=None, help="also serve a national deployment for DIR/<year>")
     sv.set_defaults(fn=cmd_serve)
+
+    rb = sub.add_parser("robustness", help="how firm each published rank is: survey bootstrap and weight "
+                                            "perturbation, recomputed N times")
+    rb.add_argument("--from", dest="from_dir", required=True, help="a published (or draft) run's folder")
+    rb.add_argument("--out", required=True, help="folder for robustness.csv and the report")
+    rb.add_argument("--replicates", type=int, default=1000, help="replicates (default 1000)")
+    rb.add_argument("--seed", type=int, default=20240, help="random seed; the same seed gives the same bytes")
+    rb.add_argument("--vary", default="survey,weights", help="survey, weights, or both (default)")
+    rb.add_argument("--width", type=float, default=0.25,
+                    help="each field weight is multiplied by a uniform factor within ±WIDTH (default 0.25)")
+    rb.set_defaults(fn=cmd_robustness)
+
+    wi = sub.add_parser("whatif", help="a published run's archived inputs scored under another methodology")
+    wi.add_argument("--from", dest="from_dir", required=True, help="a published run's folder")
+    wi.add_argument("--methodology", required=True, help="the other methodology (YAML)")
+    wi.add_argument("--out", required=True, help="folder for comparison.csv and the report")
+    wi.set_defaults(fn=cmd_whatif)
 
     d = sub.add_parser("demo", help="sample, run and rerun the bundled province; print where the report is")
     d.add_argument("--out", default="demo-output", help="folder for everything (default demo-output)")

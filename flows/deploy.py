@@ -6,6 +6,8 @@
   database, and the year (empty = the year that has just ended, in Việt Nam's time zone).
 - `rerun`: `parindex-rerun` with no schedule, triggered from the UI or `prefect deployment run` with the
   published folder, the corrections file and the new folder.
+- `robustness` and `whatif`: `parindex-robustness` / `parindex-whatif`, on demand from the UI for a published
+  folder (the methodologist's desk).
 - `national` (optional): `parindex-national-run` on the Dask task runner, no schedule.
 
 `prefect.serve` needs a Prefect server (`prefect server start`; README "Scheduling"): the schedules, runs and
@@ -48,6 +50,7 @@ def build_deployments(inputs_root: str, out_root: str, db: str | None = None, cr
     """The deployments `parindex serve` runs (RunnerDeployment objects, not yet registered)."""
     from prefect.schedules import Cron
 
+    from flows.desk import robustness, whatif
     from flows.rerun import rerun
 
     deployments = [
@@ -60,6 +63,12 @@ def build_deployments(inputs_root: str, out_root: str, db: str | None = None, cr
             name="rerun", parameters={"db": db},
             description="A corrected version of a publication: give from_dir, corrections and out",
             tags=["parindex"]),
+        robustness.to_deployment(
+            name="robustness", description="How firm each published rank is: give from_dir (a published or "
+            "draft folder) and out; replicates, seed, vary and width are optional", tags=["parindex"]),
+        whatif.to_deployment(
+            name="whatif", description="A publication's inputs under another methodology: give from_dir, "
+            "methodology and out", tags=["parindex"]),
     ]
     if national_inputs:
         from flows.national import national_run, task_runner

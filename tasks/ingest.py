@@ -310,3 +310,33 @@ def unneeded_file(name: str, methodology_id: str) -> dict:
             "severity": "warning",
             "problem_vi": f"bộ tiêu chí {methodology_id} không có tiêu chí nào chấm từ tệp này; tệp không được dùng",
             "check": "inputs:unneeded"}
+
+
+def read_published(folder: Path, methodology: Path | None = None) -> Inputs:
+    """The archived inputs of a publication (`folder/manifest.json` names them), read as the run read them;
+    with `methodology`, scored under another methodology file instead (`parindex whatif`)."""
+    import json
+
+    folder = Path(folder).resolve()
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputError(str(manifest_path), "is missing: --from must be a folder `parindex run` published",
+                         vi="không có: --from phải là thư mục do `parindex run` công bố")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    archived = []
+    for role, info in manifest["inputs"].items():
+        if role == "corrections":
+            continue
+        path = (folder / info["file"]).resolve()
+        if not path.is_relative_to(folder) or not path.is_file():
+            raise InputError(str(manifest_path), f"names {info['file']!r}, which is not an archived file of "
+                             "this publication", vi=f"ghi tệp {info['file']!r} không thuộc bản lưu của lần công bố")
+        archived.append(ArchivedFile(role, info.get("source", ""), str(path), info["sha256"], info.get("bytes", 0)))
+    if methodology is not None:
+        if not Path(methodology).is_file():
+            raise InputError(str(methodology), "the methodology file does not exist",
+                             vi="không tìm thấy tệp bộ tiêu chí")
+        archived = [a for a in archived if a.role != "methodology"]
+        archived.append(ArchivedFile("methodology", str(methodology), str(Path(methodology).resolve()),
+                                     file_sha256(Path(methodology)), Path(methodology).stat().st_size))
+    return read_inputs(folder, archived)

@@ -196,7 +196,10 @@ def test_yearly_deployment_runs_in_vietnam_time(tmp_path):
 
     from flows.deploy import TIME_ZONE, assessed_year, build_deployments
 
-    annual, rerun = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"), db="sqlite:///x.sqlite")
+    annual, rerun, robustness, whatif = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"),
+                                                          db="sqlite:///x.sqlite")
+    assert not robustness.schedules and set(robustness._parameter_openapi_schema.required) == {"from_dir", "out"}
+    assert set(whatif._parameter_openapi_schema.required) == {"from_dir", "methodology", "out"}
     schedule = annual.schedules[0].schedule
     assert isinstance(schedule, CronSchedule)
     assert (schedule.cron, schedule.timezone) == ("0 7 15 1 *", "Asia/Ho_Chi_Minh")
@@ -237,7 +240,7 @@ def test_the_server_schedules_the_yearly_run_at_seven_in_hanoi(prefect_harness, 
 
     from flows.deploy import TIME_ZONE, build_deployments
 
-    annual, _ = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"))
+    annual, *_ = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"))
     deployment_id = annual.apply()
 
     async def schedule():
