@@ -189,6 +189,44 @@ def cmd_whatif(args) -> int:
     return _run_guarded(go, out)
 
 
+def _refused(rows: list[dict], where: Path) -> int:
+    """Print problems that are not a run's (forms, collect) and exit 2."""
+    sys.stderr.write(f"{len(rows)} problem(s) / {len(rows)} lỗi:\n")
+    for p in rows[:30]:
+        cell = p.get("check", "").removeprefix("forms:")
+        place = " ".join(x for x in (p["file"], cell, f"unit {p['unit_code']}" if p["unit_code"] else "") if x)
+        sys.stderr.write(f"  {place}: {p['problem']}\n      {p['problem_vi']}\n")
+    if len(rows) > 30:
+        sys.stderr.write(f"  … and {len(rows) - 30} more\n")
+    sys.stderr.write(f"Nothing was written. The full table is in {where}\n")
+    return EXIT_INVALID
+
+
+def cmd_forms(args) -> int:
+    from flows.forms import make_forms
+    from tasks.compute import InputsUnreadable
+
+    try:
+        s = make_forms(inputs=str(args.inputs), out=str(args.out), stage=args.stage)
+    except InputsUnreadable as exc:
+        return _refused(exc.rows, Path(args.inputs))
+    print(f"{s['forms']} {s['stage']} workbook(s) of {s['methodology_id']} in {s['out']}")
+    return EXIT_OK
+
+
+def cmd_collect(args) -> int:
+    from flows.forms import collect_forms
+    from tasks.compute import InputsUnreadable
+
+    try:
+        s = collect_forms(forms_dir=str(args.forms), inputs=str(args.inputs))
+    except InputsUnreadable as exc:
+        return _refused(exc.rows, Path(args.forms) / "collect" / "errors.csv")
+    print(f"{s['units']} workbook(s) collected ({s['rows']} rows, stage {s['stage']}): {s['target']}")
+    print(f"Who returned, and self vs appraised differences ({s['differences']}): {s['report']}")
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from flows.demo import demo
 
@@ -294,6 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
     wi.add_argument("--methodology", required=True, help="the other methodology (YAML)")
     wi.add_argument("--out", required=True, help="folder for comparison.csv and the report")
     wi.set_defaults(fn=cmd_whatif)
+
+    fo = sub.add_parser("forms", help="one workbook per unit to self-score (or, --stage appraisal, to appraise)")
+    fo.add_argument("--inputs", required=True, help="the input folder (index.yaml, units.csv, methodology)")
+    fo.add_argument("--out", required=True, help="folder for FORMS/<unit_code>.xlsx")
+    fo.add_argument("--stage", choices=["self", "appraisal"], default="self",
+                    help="self: for the units; appraisal: for the council, with the units' points filled in")
+    fo.set_defaults(fn=cmd_forms)
+
+    co = sub.add_parser("collect", help="check the returned workbooks and write DIR/self_assessment.xlsx")
+    co.add_argument("forms", help="the folder of returned workbooks (any file names)")
+    co.add_argument("--inputs", required=True, help="the input folder to write self_assessment.xlsx into")
+    co.set_defaults(fn=cmd_collect)
 
     d = sub.add_parser("demo", help="sample, run and rerun the bundled province; print where the report is")
     d.add_argument("--out", default="demo-output", help="folder for everything (default demo-output)")

@@ -8,6 +8,8 @@
   published folder, the corrections file and the new folder.
 - `robustness` and `whatif`: `parindex-robustness` / `parindex-whatif`, on demand from the UI for a published
   folder (the methodologist's desk).
+- `forms` and `collect`: `parindex-forms` / `parindex-collect`, the yearly cycle before the run (forms out →
+  collect → appraisal forms → collect → annual) visible in the UI.
 - `national` (optional): `parindex-national-run` on the Dask task runner, no schedule.
 
 `prefect.serve` needs a Prefect server (`prefect server start`; README "Scheduling"): the schedules, runs and
@@ -51,6 +53,7 @@ def build_deployments(inputs_root: str, out_root: str, db: str | None = None, cr
     from prefect.schedules import Cron
 
     from flows.desk import robustness, whatif
+    from flows.forms import collect_forms, make_forms
     from flows.rerun import rerun
 
     deployments = [
@@ -69,6 +72,13 @@ def build_deployments(inputs_root: str, out_root: str, db: str | None = None, cr
         whatif.to_deployment(
             name="whatif", description="A publication's inputs under another methodology: give from_dir, "
             "methodology and out", tags=["parindex"]),
+        # the yearly cycle before the run: forms out → collect → appraisal forms → collect → annual
+        make_forms.to_deployment(
+            name="forms", description="A workbook per unit: give inputs, out and stage (self or appraisal)",
+            tags=["parindex"]),
+        collect_forms.to_deployment(
+            name="collect", description="Check the returned workbooks and write the input folder's "
+            "self_assessment.xlsx: give forms_dir and inputs", tags=["parindex"]),
     ]
     if national_inputs:
         from flows.national import national_run, task_runner

@@ -196,10 +196,12 @@ def test_yearly_deployment_runs_in_vietnam_time(tmp_path):
 
     from flows.deploy import TIME_ZONE, assessed_year, build_deployments
 
-    annual, rerun, robustness, whatif = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"),
+    annual, rerun, robustness, whatif, forms, collect = build_deployments(str(tmp_path / "in"), str(tmp_path / "out"),
                                                           db="sqlite:///x.sqlite")
     assert not robustness.schedules and set(robustness._parameter_openapi_schema.required) == {"from_dir", "out"}
     assert set(whatif._parameter_openapi_schema.required) == {"from_dir", "methodology", "out"}
+    assert set(forms._parameter_openapi_schema.required) == {"inputs", "out"}
+    assert set(collect._parameter_openapi_schema.required) == {"forms_dir", "inputs"}
     schedule = annual.schedules[0].schedule
     assert isinstance(schedule, CronSchedule)
     assert (schedule.cron, schedule.timezone) == ("0 7 15 1 *", "Asia/Ho_Chi_Minh")
