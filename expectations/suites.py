@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.checks import cap_problems
 from tasks.schema import COUNT_COLUMNS
 
 NUMBER = r"^-?\d+(?:\.\d+)?$"
@@ -263,6 +264,7 @@ def merge_problems(gx_rows: list[dict], checks: list[dict]) -> list[dict]:
         seen.add(key)
         merged.append({**p, "check": gx_at[key]["check"]} if key in gx_at else p)
     merged += [p for p in gx_rows if place(p) not in seen and not seen.add(place(p))]
+    merged = cap_problems(merged)
     return sorted(merged, key=lambda p: (p["file"], not p["row"], p["row"] or 0, p["unit_code"], p["column"]))
 
 

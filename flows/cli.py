@@ -189,16 +189,18 @@ def cmd_whatif(args) -> int:
     return _run_guarded(go, out)
 
 
-def _refused(rows: list[dict], where: Path) -> int:
-    """Print problems that are not a run's (forms, collect) and exit 2."""
+def _refused(rows: list[dict], where: Path | None) -> int:
+    """Print problems that are not a run's (forms, collect, verify) and exit 2."""
     sys.stderr.write(f"{len(rows)} problem(s) / {len(rows)} lỗi:\n")
     for p in rows[:30]:
-        cell = p.get("check", "").removeprefix("forms:")
+        check = p.get("check") or ""
+        cell = check.removeprefix("forms:") if check.startswith("forms:") else ""
         place = " ".join(x for x in (p["file"], cell, f"unit {p['unit_code']}" if p["unit_code"] else "") if x)
         sys.stderr.write(f"  {place}: {p['problem']}\n      {p['problem_vi']}\n")
     if len(rows) > 30:
         sys.stderr.write(f"  … and {len(rows) - 30} more\n")
-    sys.stderr.write(f"Nothing was written. The full table is in {where}\n")
+    if where is not None:
+        sys.stderr.write(f"Nothing was written. The full table is in {where}\n")
     return EXIT_INVALID
 
 
@@ -224,6 +226,16 @@ def cmd_collect(args) -> int:
         return _refused(exc.rows, Path(args.forms) / "collect" / "errors.csv")
     print(f"{s['units']} workbook(s) collected ({s['rows']} rows, stage {s['stage']}): {s['target']}")
     print(f"Who returned, and self vs appraised differences ({s['differences']}): {s['report']}")
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from tasks.publishing import verify_publication
+
+    problems = verify_publication(Path(args.folder), args.db)
+    if problems:
+        return _refused(problems, None)
+    print(f"{args.folder}: every input and output matches manifest.json, and the database holds the run.")
     return EXIT_OK
 
 
@@ -345,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--inputs", required=True, help="the input folder to write self_assessment.xlsx into")
     co.set_defaults(fn=cmd_collect)
 
+    ve = sub.add_parser("verify", help="check a publication against its manifest and database (tampering)")
+    ve.add_argument("folder", help="a published folder")
+    ve.add_argument("--db", default=None, help="SQLAlchemy URL; default the database the manifest names")
+    ve.set_defaults(fn=cmd_verify)
+
     d = sub.add_parser("demo", help="sample, run and rerun the bundled province; print where the report is")
     d.add_argument("--out", default="demo-output", help="folder for everything (default demo-output)")
     d.set_defaults(fn=cmd_demo)
@@ -354,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_defaults(args.verbose)
+    if getattr(args, "db", None):  # the password travels in the environment, never as a flow parameter
+        from tasks.store import split_secret
+
+        args.db = split_secret(args.db)
     return args.fn(args)
 
 

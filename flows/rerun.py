@@ -36,7 +36,7 @@ def _fail(out_dir: Path, rows: list[dict]) -> None:
 
     frame = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
     errors = frame[frame["severity"] == "error"]
-    lines = [f"{len(errors)} error(s) in the corrections"] + [
+    lines = [f"{len(errors)} error(s) in the published folder or the corrections"] + [
         f"  {p.file} row {p.row} unit {p.unit_code} [{p.column}={p.value}]: {p.problem}"
         for p in errors.head(25).itertuples(index=False)]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +72,9 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
         raise FileNotFoundError(f"{manifest_path} is missing: --from must be a folder `parindex run` published")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     url = db or manifest["database"]
+    tampered = publishing.verify_publication(src, url)
+    if tampered:  # a rerun republishes what was published, never what someone edited since
+        _fail(out_dir, tampered)
 
     corr_path = Path(corrections)
     if not corr_path.is_file():

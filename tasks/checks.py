@@ -499,6 +499,9 @@ def check_inputs(inputs) -> Checked:
         lineage = check_lineage(ln.frame, ln.file, set(scored["unit_code"]), previous, col)
     counts = {}
     for table in tables.values():
+        if table.rows_read is None:  # cells refused while reading (hidden characters)
+            col.items.extend(table.problems)
+    for table in tables.values():
         if table.rows_read is not None:  # raw dossiers: checked row by row in DuckDB, counted there
             col.items.extend(table.problems)
             counts[table.file] = {"rows_read": table.rows_read, "rows_rejected": table.rows_rejected,
@@ -511,6 +514,30 @@ def check_inputs(inputs) -> Checked:
     return Checked(units=units, appraisal=typed["self_assessment"], answers=typed["survey_responses"],
                    stats=stats, deductions=deductions, previous=previous, lineage=lineage, problems=col.items,
                    counts=counts, survey_scores=typed["survey_scores"])
+
+
+#: problems listed per file, column and severity; the rest are counted in one more line (a million junk rows
+#: must not make a 600 MB errors.csv)
+PROBLEMS_PER_COLUMN = 200
+
+
+def cap_problems(problems: list[dict], per: int = PROBLEMS_PER_COLUMN) -> list[dict]:
+    """The first `per` problems of each file, column and severity, and one line counting the rest."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for p in problems:
+        key = (p["file"], p["column"], p["severity"])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= per:
+            out.append(p)
+    for (file, column, severity), n in seen.items():
+        if n > per:
+            out.append({"file": file, "row": None, "unit_code": "", "column": column, "value": f"+{n - per}",
+                        "problem": f"… and {n - per} more problem(s) in column {column} of this file ({n} in all; "
+                                   f"the first {per} are listed)", "severity": severity,
+                        "problem_vi": f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; "
+                                      f"liệt kê {per} lỗi đầu)", "check": "capped"})
+    return out
 
 
 #: an index this many points below last year's is flagged for the council before publication

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.checks import Checked, check_inputs
+from tasks.checks import Checked, cap_problems, check_inputs
 from tasks.ranking import published_criteria, published_results, rank_and_classify
 from tasks.scoring import dossier_rates, score_criteria, sum_results
 
@@ -40,6 +40,7 @@ class Computed:
 
 def validate(inputs) -> Checked:
     checked = check_inputs(inputs)
+    checked.problems = cap_problems(checked.problems)
     if checked.errors:
         raise ValidationFailed(checked)
     return checked

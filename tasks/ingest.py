@@ -8,9 +8,11 @@ NFC-normalised and trimmed; numbers are parsed by the validation step, which can
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,9 @@ import yaml
 from tasks.methodology import (
     Methodology,
     MethodologyError,
+    YamlTooLarge,
+    _yaml_where,
+    load_yaml,
     file_sha256,
     load_methodology,
     resolve_methodology_path,
@@ -103,9 +108,15 @@ def read_index(folder: Path) -> dict:
         raise InputError(str(path), "index.yaml is missing: the input folder must have one (see README)",
                          vi="thiếu index.yaml: thư mục dữ liệu phải có tệp này (xem README)")
     try:
-        index = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), f"not valid YAML: {exc}", vi="không đúng cú pháp YAML") from exc
+        index = load_yaml(path.read_text(encoding="utf-8-sig")) or {}
+    except YamlTooLarge as exc:
+        raise InputError(str(path), f"the file {exc}: refused", vi="tệp quá lớn hoặc lồng quá nhiều: không đọc") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = _yaml_where(exc) if isinstance(exc, yaml.YAMLError) else "not UTF-8 text"
+        raise InputError(str(path), f"not valid YAML: {where}", vi=f"không đúng cú pháp YAML ({where})") from exc
+    if not isinstance(index, dict):
+        raise InputError(str(path), "must hold a YAML mapping (year, province, methodology, …)",
+                         vi="phải là một bảng YAML (year, province, methodology, …)")
     for key in ("year", "province", "methodology"):
         if key not in index:
             raise InputError(str(path), f"`{key}` is missing", column=key, vi=f"thiếu `{key}`")
@@ -132,6 +143,11 @@ def locate_inputs(folder: Path, config_dir: Path = CONFIG_DIR) -> dict[str, Path
     except FileNotFoundError as exc:
         raise InputError(str(folder / "index.yaml"), str(exc), column="methodology",
                          vi="không tìm thấy tệp bộ tiêu chí") from exc
+    if not any(roles["methodology"].resolve().is_relative_to(Path(d).resolve()) for d in (folder, config_dir)):
+        raise InputError(str(folder / "index.yaml"), f"methodology {index['methodology']!r} leaves the input "
+                         "folder: give a file in the folder or the name of one in config/methodology/",
+                         column="methodology", vi="đường dẫn bộ tiêu chí ra ngoài thư mục dữ liệu: hãy dùng tệp "
+                         "trong thư mục hoặc tên một tệp trong config/methodology/")
     for stem in REQUIRED_TABLES + OPTIONAL_TABLES:
         path = _find_table(folder, stem)
         if path is None and stem == "units":
@@ -151,6 +167,13 @@ def locate_inputs(folder: Path, config_dir: Path = CONFIG_DIR) -> dict[str, Path
         roles["dossiers"] = raw
     if index.get("previous_results"):
         prev = (folder / str(index["previous_results"])).resolve()
+        published = prev.name.startswith("results.") and (prev.parent / "manifest.json").is_file()
+        if prev.is_file() and not prev.is_relative_to(folder.resolve()) and not published:
+            raise InputError(str(folder / "index.yaml"), f"previous_results {index['previous_results']!r} leaves "
+                             "the input folder and is not a results file parindex published (with manifest.json "
+                             "beside it): copy last year's results.csv into the folder", column="previous_results",
+                             vi="tệp kết quả năm trước nằm ngoài thư mục dữ liệu và không phải results.csv do "
+                                "parindex công bố: hãy chép results.csv năm trước vào thư mục")
         if not prev.is_file():
             raise InputError(str(folder / "index.yaml"), f"previous_results {index['previous_results']!r} "
                              f"does not exist (looked for {prev})", column="previous_results",
@@ -206,6 +229,13 @@ def sniff_separator(text: str) -> str:
 
 
 _DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d+)$")
+#: control characters (tab, line breaks allowed) and the bidirectional controls that reverse a name on a page
+_HIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+#: bounds on a table file: far above any province's data (the national sample's largest table is ~70 MB of
+#: survey answers), far below what exhausts this machine; raw dossiers go through DuckDB and are not bounded here
+MAX_TABLE_BYTES = 256 << 20
+MAX_XLSX_UNPACKED = 512 << 20
+MAX_TABLE_ROWS = 2_000_000
 def _numeric_columns(name: str, columns) -> list[str]:
     spec = TABLES[name]
     extra = [c for c in columns if name == "previous_results" and c.endswith(("_pct", "_points", "_proforma"))]
@@ -219,18 +249,29 @@ def read_table(path: Path, name: str) -> Table:
     `YYYY-MM` whatever Excel made of them."""
     required, optional = TABLE_COLUMNS[name]
     separator = ","
+    _check_size(path)
     try:
         if path.suffix.lower() == ".xlsx":
+            header = _xlsx_header(path)
             df = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
         else:
             text = decode_text(path)
             separator = sniff_separator(text)
+            header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=separator), [])
             df = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
     except InputError:
         raise
     except Exception as exc:  # a damaged xlsx, a CSV with unbalanced quotes…
         raise InputError(path.name, f"cannot be read as a table: {exc}",
                          vi="không đọc được thành bảng dữ liệu (tệp hỏng hoặc sai định dạng)") from exc
+    names = [nfc(str(c)) for c in header]
+    twice = sorted({c for c in names if names.count(c) > 1 and c})
+    if twice:
+        raise InputError(path.name, f"column {twice[0]} appears twice in the header row: keep one",
+                         column=twice[0], row=1, vi=f"cột {twice[0]} xuất hiện hai lần ở dòng tiêu đề: chỉ giữ một")
+    if len(df) > MAX_TABLE_ROWS:
+        raise InputError(path.name, f"has {len(df):,} rows, more than the {MAX_TABLE_ROWS:,} a table may have",
+                         vi=f"có {len(df):,} dòng, vượt giới hạn {MAX_TABLE_ROWS:,} dòng của một bảng")
     df.columns = [nfc(str(c)) for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:
@@ -250,7 +291,63 @@ def read_table(path: Path, name: str) -> Table:
         if TABLES[name].kind(col) == "month":
             df[col] = df[col].map(month_of)
     df["_row"] = range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(df))
-    return Table(name, path.name, df.reset_index(drop=True))
+    df = df.reset_index(drop=True)
+    return Table(name, path.name, df, problems=hidden_characters(df, path.name))
+
+
+def hidden_characters(df: pd.DataFrame, file: str) -> list[dict]:
+    """An error per cell holding a control character or a bidirectional override: invisible in a table, it
+    corrupts a CSV or reverses a unit's name in the announcement."""
+    problems = []
+    for col in df.columns:
+        if col == "_row" or not (df[col].dtype == object or str(df[col].dtype) == "str"):
+            continue
+        bad = df[col].astype(str).str.contains(_HIDDEN_CHARS, regex=True)
+        for d in df[bad].to_dict("records"):
+            value = str(d[col])
+            chars = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in _HIDDEN_CHARS.findall(value)}))
+            problems.append({"file": file, "row": int(d["_row"]) if d.get("_row") else None,
+                             "unit_code": str(d.get("unit_code", "") or ""), "column": col,
+                             "value": _HIDDEN_CHARS.sub("\ufffd", value)[:80],
+                             "problem": f"holds invisible control character(s) {chars}: retype the cell",
+                             "severity": "error",
+                             "problem_vi": f"chứa ký tự điều khiển ẩn {chars}: hãy gõ lại nội dung ô này",
+                             "check": "inputs:characters"})
+    return problems
+
+
+def _check_size(path: Path) -> None:
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise InputError(path.name, f"is {size >> 20} MB, more than the {MAX_TABLE_BYTES >> 20} MB a table may "
+                         "be", vi=f"dung lượng {size >> 20} MB, vượt giới hạn {MAX_TABLE_BYTES >> 20} MB của một bảng")
+    if path.suffix.lower() == ".xlsx":
+        try:
+            with zipfile.ZipFile(path) as z:
+                unpacked = sum(i.file_size for i in z.infolist())
+        except zipfile.BadZipFile as exc:
+            raise InputError(path.name, "is not an Excel workbook (.xlsx) or is damaged",
+                             vi="không phải sổ tính Excel (.xlsx) hoặc tệp bị hỏng") from exc
+        if unpacked > MAX_XLSX_UNPACKED:
+            raise InputError(path.name, f"unpacks to {unpacked >> 20} MB, more than the {MAX_XLSX_UNPACKED >> 20} "
+                             "MB a workbook may", vi=f"giải nén ra {unpacked >> 20} MB, vượt giới hạn "
+                             f"{MAX_XLSX_UNPACKED >> 20} MB của một sổ tính")
+
+
+def _xlsx_header(path: Path) -> list:
+    """The first sheet's header row as written (pandas renames a repeated column; this does not), and its
+    row count from the sheet's own dimension, refused before the whole sheet is read when it is too long."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True)
+    try:
+        ws = wb.worksheets[0]
+        if (ws.max_row or 0) > MAX_TABLE_ROWS + 1:
+            raise InputError(path.name, f"has {ws.max_row - 1:,} rows, more than the {MAX_TABLE_ROWS:,} a table "
+                             "may have", vi=f"có {ws.max_row - 1:,} dòng, vượt giới hạn {MAX_TABLE_ROWS:,} dòng")
+        return ["" if v is None else v for v in next(ws.iter_rows(max_row=1, values_only=True), ())]
+    finally:
+        wb.close()
 
 
 def aggregate_raw_dossiers(path: Path, scored_units: set[str]) -> Table:
@@ -268,7 +365,7 @@ def aggregate_raw_dossiers(path: Path, scored_units: set[str]) -> Table:
 def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
     """Read every archived input of a run (paths in `archived` are relative to `out_dir`)."""
     by_role = {a.role: out_dir / a.archived for a in archived}
-    index = yaml.safe_load(by_role["index"].read_text(encoding="utf-8-sig")) or {}
+    index = load_yaml(by_role["index"].read_text(encoding="utf-8-sig")) or {}
     index = _nfc_values(index)
     methodology = load_methodology(by_role["methodology"])
     needed = methodology.needed_tables()

@@ -348,12 +348,50 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: bounds on a YAML file (index.yaml, a methodology): a real methodology is ~10 kB with ~20 aliases; an
+#: "alias bomb" of a few hundred bytes expands to billions of nodes when it is walked
+YAML_MAX_BYTES = 1 << 20
+YAML_MAX_NODES = 100_000
+
+
+class YamlTooLarge(ValueError):
+    pass
+
+
+def load_yaml(text: str):
+    """yaml.safe_load with bounds: at most YAML_MAX_BYTES, and at most YAML_MAX_NODES nodes once every alias
+    is expanded (counted on the composed graph, which shares aliased nodes, before anything is built)."""
+    if len(text.encode("utf-8")) > YAML_MAX_BYTES:
+        raise YamlTooLarge(f"is larger than {YAML_MAX_BYTES // 1024} kB")
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a recursive alias counts once here; the constructor refuses it below anyway
+        if isinstance(node, yaml.MappingNode):
+            n = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(size(v) for v in node.value)
+        else:
+            n = 1
+        sizes[id(node)] = min(n, YAML_MAX_NODES + 1)
+        return sizes[id(node)]
+
+    if root is not None and size(root) > YAML_MAX_NODES:
+        raise YamlTooLarge(f"expands to more than {YAML_MAX_NODES:,} values (aliases repeated inside aliases?)")
+    return yaml.safe_load(text)
+
+
 def parse_methodology(text: str, where: str = "methodology.yaml", sha256: str = "") -> Methodology:
     """Parse and validate a methodology; raise MethodologyError naming every problem found."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YamlTooLarge as exc:
+        raise MethodologyError(where, [f"the file {exc}: refused"]) from exc
     except yaml.YAMLError as exc:
-        raise MethodologyError(where, [f"not valid YAML: {exc}"]) from exc
+        raise MethodologyError(where, [f"not valid YAML: {_yaml_where(exc)}"]) from exc
     if not isinstance(data, dict):
         raise MethodologyError(where, ["the file must hold a YAML mapping (id, year, level, fields, …)"])
     try:
@@ -364,6 +402,14 @@ def parse_methodology(text: str, where: str = "methodology.yaml", sha256: str = 
     if problems:
         raise MethodologyError(where, problems)
     return m
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    """A YAML error as its line and column and what was expected, never the file's text (which may hold a
+    password or a name that does not belong in errors.csv)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(problem)
 
 
 def _explain(err: dict, data: dict) -> str:

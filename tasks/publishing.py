@@ -213,3 +213,50 @@ def changes_against(previous_dir: Path, bundle, computed):
     corr, _ = check_corrections(table.frame, table.file, bundle.methodology, computed.checked.units)
     return compute_changes(corr, old_results, computed.results, old_criteria, computed.criteria_published,
                            old_ded, new_ded)
+
+
+def verify_publication(folder: Path, db: str | None = None) -> list[dict]:
+    """Problems (empty = intact) of the publication in `folder`: every archived input and every output still
+    has the sha256 its manifest recorded, no path of the manifest leaves the folder, and the database (`db`,
+    default the one the manifest names) holds the run the manifest names."""
+    from tasks import store
+
+    folder = Path(folder).resolve()
+
+    def problem(file, en, vi, value=""):
+        return {"file": file, "row": None, "unit_code": "", "column": "", "value": value, "problem": en,
+                "severity": "error", "problem_vi": vi, "check": "verify"}
+
+    path = folder / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        inputs, outputs = manifest["inputs"], manifest.get("outputs", {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [problem(str(path), f"is missing or unreadable ({exc.__class__.__name__}): not a publication",
+                        "không có hoặc không đọc được: không phải thư mục công bố")]
+    found = []
+    entries = [(role, info.get("file", ""), info.get("sha256", "")) for role, info in inputs.items()]
+    entries += [("output", name, sha) for name, sha in outputs.items()]
+    for role, name, sha in entries:
+        target = (folder / str(name)).resolve()
+        if not target.is_relative_to(folder):
+            found.append(problem(str(name), "is named by manifest.json but lies outside the publication folder",
+                                 "được manifest.json ghi nhưng nằm ngoài thư mục công bố"))
+        elif not target.is_file():
+            found.append(problem(str(name), "is named by manifest.json but missing", "có trong manifest.json nhưng bị mất"))
+        elif file_sha256(target) != sha:
+            found.append(problem(str(name), f"was changed after publication (sha256 differs from manifest.json; "
+                                 f"{role})", "đã bị sửa sau khi công bố (mã băm sha256 khác manifest.json)"))
+    url = db or manifest.get("database")
+    try:
+        status = store.run_status(url, manifest.get("run_id", "")) if url else None
+    except Exception as exc:  # an unreachable or unreadable database
+        found.append(problem(store.redact(url), f"cannot be read ({exc.__class__.__name__})",
+                             "không đọc được cơ sở dữ liệu"))
+        return found
+    if status is None:
+        found.append(problem(store.redact(url) if url else "manifest.json",
+                             f"does not hold run {manifest.get('run_id')} that manifest.json names (was the "
+                             "database replaced or deleted?)", f"không có lần chạy {manifest.get('run_id')} mà "
+                             "manifest.json ghi (cơ sở dữ liệu đã bị thay hoặc xóa?)", manifest.get("run_id", "")))
+    return found

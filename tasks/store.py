@@ -7,6 +7,8 @@ only after the files are in place, so the database and the published folder agre
 
 from __future__ import annotations
 
+import os
+
 import fcntl
 import math
 from collections.abc import Iterator
@@ -142,16 +144,39 @@ def default_url(out_dir: Path) -> str:
     return f"sqlite:///{(Path(out_dir).resolve() / 'parindex.sqlite').as_posix()}"
 
 
+#: where the database password comes from when the URL has none (never a flow parameter: Prefect stores and
+#: shows those); libpq's own PGPASSWORD and ~/.pgpass work as well for PostgreSQL
+PASSWORD_ENV = "PARINDEX_DB_PASSWORD"
+_SECRET_QUERY = {"password", "passwd", "pwd", "sslpassword", "secret", "token", "api_key", "apikey"}
+
+
 def redact(url: str) -> str:
-    """The URL with its password removed, for manifests and logs."""
-    return make_url(url).render_as_string(hide_password=True).replace(":***@", "@")
+    """The URL with its password removed, for manifests, logs and errors (query parameters too)."""
+    u = make_url(url)
+    u = u._replace(password=None).set(query={k: v for k, v in u.query.items() if k.lower() not in _SECRET_QUERY})
+    return u.render_as_string(hide_password=False)
+
+
+def split_secret(url: str | None) -> str | None:
+    """The URL without its password; the password, if any, moves to PARINDEX_DB_PASSWORD for this process and
+    its children, so that what reaches Prefect (flow parameters, run records, the UI) carries no secret."""
+    if not url:
+        return url
+    u = make_url(url)
+    secret = u.password or next((v for k, v in u.query.items() if k.lower() in ("password", "passwd")), None)
+    if secret:
+        os.environ[PASSWORD_ENV] = str(secret)
+    return redact(url)
 
 
 def make_engine(url: str) -> Engine:
     kwargs = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # a concurrent writer waits for the lock instead of failing
-    return sa.create_engine(url, future=True, **kwargs)
+    u = make_url(url)
+    if u.password is None and os.environ.get(PASSWORD_ENV):
+        u = u.set(password=os.environ[PASSWORD_ENV])
+    return sa.create_engine(u, future=True, **kwargs)
 
 
 #: one advisory-lock key for every publication into a PostgreSQL database (publishing takes about a second)
@@ -290,3 +315,16 @@ def write_publication(conn: Connection, run: dict, inputs, computed, published_i
         rows += _records(ranked, {"unit_code": "unit_code", "points": f"{f.code}_points", "pct": f"{f.code}_pct"},
                          run_id=rid, field_code=f.code)
     conn.execute(field_results.insert(), rows)
+
+
+def run_status(url: str, run_id: str) -> str | None:
+    """The status of run `run_id` in the database at `url` (None when the database does not hold it)."""
+    engine = make_engine(url)
+    try:
+        insp = sa.inspect(engine)
+        if not insp.has_table("runs"):
+            return None
+        with engine.connect() as conn:
+            return conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+    finally:
+        engine.dispose()

@@ -4,6 +4,7 @@ another unit's correction. The first publication stays byte for byte as it was."
 
 import hashlib
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -102,6 +103,8 @@ def test_rerun_is_reproducible(v1, tmp_path):
     from flows.rerun import rerun
 
     out, corr = v1
+    for copy in ("a", "b"):  # two copies of the database that holds version 1 (a rerun refuses any other)
+        shutil.copyfile(out / "parindex.sqlite", tmp_path / f"{copy}.sqlite")
     rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "a"), db=f"sqlite:///{tmp_path}/a.sqlite")
     rerun(from_dir=str(out), corrections=str(corr), out=str(tmp_path / "b"), db=f"sqlite:///{tmp_path}/b.sqlite")
     for name in ("results.csv", "criteria.csv", "changes.csv"):
