@@ -24,9 +24,9 @@ from tasks.methodology import (
     MethodologyError,
     YamlTooLarge,
     _yaml_where,
-    load_yaml,
     file_sha256,
     load_methodology,
+    load_yaml,
     resolve_methodology_path,
 )
 from tasks.schema import TABLES

@@ -7,10 +7,9 @@ only after the files are in place, so the database and the published folder agre
 
 from __future__ import annotations
 
-import os
-
 import fcntl
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
