@@ -173,7 +173,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # a concurrent writer waits for the lock instead of failing
     u = make_url(url)
-    if u.password is None and os.environ.get(PASSWORD_ENV):
+    if u.password is None and os.environ.get(PASSWORD_ENV) and not u.drivername.startswith("sqlite"):
         u = u.set(password=os.environ[PASSWORD_ENV])
     return sa.create_engine(u, future=True, **kwargs)
 
