@@ -279,26 +279,8 @@ def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd
 @task(name="publish", cache_policy=NO_CACHE)
 def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: dict,
             applied: list[dict] | None = None) -> None:
-    """Store the rows and move the files into place; the transaction commits only if both succeed."""
-    engine = store.make_engine(url)
+    """Store the rows and move the files into place (tasks.publishing.publish_staged: crash-safe)."""
     published_index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
-    try:
-        # a concurrent run of the same database waits here; so does one publishing into the same folder
-        with store.publication_lock(engine), publishing.folder_lock(out_dir):
-            store.migrate(engine)
-            with engine.connect() as conn:
-                trans = conn.begin()
-                try:
-                    store.write_publication(conn, run, bundle, computed, published_index, applied)
-                    undo, finish = publishing.swap_into_place(staging, out_dir, run["run_id"])
-                except BaseException:
-                    trans.rollback()
-                    raise
-                try:
-                    trans.commit()
-                except BaseException:
-                    undo()
-                    raise
-            finish()
-    finally:
-        engine.dispose()
+    publishing.publish_staged(
+        staging, out_dir, url,
+        lambda conn: store.write_publication(conn, run, bundle, computed, published_index, applied), run["run_id"])

@@ -78,7 +78,11 @@ def _preflight(inputs: Path, out: Path) -> bool:
     before the flow and its server start. True when the run may go ahead."""
     from tasks import ingest
     from tasks.methodology import MethodologyError, load_methodology
+    from tasks.publishing import recover_interrupted
 
+    if out.is_dir():  # a publication a killed run left half-swapped is repaired first, whatever comes next
+        for note in recover_interrupted(out.resolve()):
+            sys.stderr.write(f"parindex: {note}\n")
     try:
         load_methodology(ingest.locate_inputs(inputs)["methodology"])
         return True
@@ -97,8 +101,12 @@ def _preflight(inputs: Path, out: Path) -> bool:
 
 def cmd_run(args) -> int:
     out = Path(args.out)
-    if not _preflight(Path(args.inputs), out):
-        return EXIT_INVALID
+    try:
+        if not _preflight(Path(args.inputs), out):
+            return EXIT_INVALID
+    except RuntimeError as exc:  # an interrupted publication whose database cannot be asked
+        sys.stderr.write(f"parindex: {exc}\n")
+        return EXIT_FAILED
     from flows.annual import annual_run
 
     def go():

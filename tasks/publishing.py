@@ -1,9 +1,11 @@
 """Edge module: stage a publication in a hidden folder and move it into place only when it is complete.
 
 A failed run leaves the earlier publication in its folder unchanged: outputs are written to
-`DIR/.staging-<run_id>/`; at publication the earlier files move to `DIR/.previous-<run_id>/`, the staged
-ones move in (renames on one filesystem), the database transaction commits, and only then is the backup
-removed. A crash in between is repaired by the next run (`recover_interrupted`).
+`DIR/.staging-<run_id>/`; at publication a journal (`DIR/.swap-<run_id>.json`, written by one atomic rename)
+names the run, the earlier files move to `DIR/.previous-<run_id>/`, the staged ones move in (renames on one
+filesystem), the database transaction commits, and only then are the backup and the journal removed. A kill
+at any point is repaired by the next run, failing or not (`recover_interrupted`): the database decides —
+holding the run, the swap is completed; not holding it, the earlier publication is restored.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def recover_interrupted(out: Path) -> list[str]:
     """
     notes = []
     with folder_lock(out):
-        for backup in sorted(out.glob(".previous-*")):
+        notes += recover_journals(out)
+        for backup in sorted(out.glob(".previous-*")):  # left by a version without journals
             if (backup / "manifest.json").exists() and not (out / "manifest.json").exists():
                 for item in backup.iterdir():
                     target = out / item.name
@@ -101,41 +104,178 @@ def recover_interrupted(out: Path) -> list[str]:
     return notes
 
 
-def swap_into_place(staging: Path, out: Path, run_id: str) -> tuple[Callable[[], None], Callable[[], None]]:
-    """Move the staged publication into `out`; return (undo, finish). `finish` drops the backup."""
-    backup = out / f".previous-{run_id}"
-    backup.mkdir()
-    moved_old, moved_new = [], []
+JOURNAL = ".swap-{run_id}.json"
+#: fault injection for the kill-at-every-step test: with PARINDEX_KILL_AT_STEP=k the process dies (os._exit,
+#: like kill -9: no cleanup runs) just before the k-th step of publishing; unset in production
+_KILL_ENV = "PARINDEX_KILL_AT_STEP"
+_steps = [0]
+
+
+def _step() -> None:
+    at = os.environ.get(_KILL_ENV)
+    if at:
+        _steps[0] += 1
+        if _steps[0] == int(at):
+            os._exit(137)
+
+
+def _write_journal(out: Path, journal: dict) -> Path:
+    """The swap's journal, replaced in one rename: recovery reads either the old or the new state."""
+    path = out / JOURNAL.format(run_id=journal["run_id"])
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(journal), encoding="utf-8")
+    _fsync(tmp)
+    _step()
+    os.replace(tmp, path)
+    _fsync_dir(out)
+    return path
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
     try:
-        for name in PUBLISHED:
-            if (out / name).exists():
-                (out / name).rename(backup / name)
-                moved_old.append(name)
-        for item in sorted(staging.iterdir()):
-            if item.name in PUBLISHED:
-                item.rename(out / item.name)
-                moved_new.append(item.name)
-    except BaseException:
-        _undo(out, backup, staging, moved_old, moved_new)
-        raise
-
-    def undo() -> None:
-        _undo(out, backup, staging, moved_old, moved_new)
-
-    def finish() -> None:
-        shutil.rmtree(backup, ignore_errors=True)
-        shutil.rmtree(staging, ignore_errors=True)
-
-    return undo, finish
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
-def _undo(out: Path, backup: Path, staging: Path, moved_old: list[str], moved_new: list[str]) -> None:
-    for name in moved_new:
+def publish_staged(staging: Path, out: Path, url: str, write_rows: Callable, run_id: str) -> None:
+    """Publish the complete publication in `staging` into `out` and the rows `write_rows(conn)` writes into
+    the database at `url`, so that a kill at any instant leaves, once the next run has recovered, either the
+    earlier publication or this one, each complete and each matching the database.
+
+    The order: a journal naming the run, its staging and backup folders is written first (one atomic rename);
+    the earlier files move to the backup and the staged ones into `out`; the database transaction commits;
+    the journal is removed with the backup. `recover_interrupted` reads a journal left behind by a kill: when
+    the database holds the run, the swap is completed; when it does not, the earlier files are restored.
+    """
+    from tasks import store
+
+    engine = store.make_engine(url)
+    backup = out / f".previous-{run_id}"
+    try:
+        with store.publication_lock(engine), folder_lock(out):
+            store.migrate(engine)
+            with engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    write_rows(conn)
+                    journal = _write_journal(out, {
+                        "run_id": run_id, "staging": staging.name, "backup": backup.name,
+                        "database": store.redact(url),
+                        "old": [n for n in PUBLISHED if (out / n).exists()],
+                        "new": [n for n in PUBLISHED if (staging / n).exists()]})
+                    _swap(staging, out, backup)
+                    _step()
+                    trans.commit()
+                except BaseException:
+                    if trans.is_active:
+                        trans.rollback()
+                    path = out / JOURNAL.format(run_id=run_id)
+                    if path.exists():
+                        _roll_back(out, json.loads(path.read_text(encoding="utf-8")))
+                        path.unlink()
+                    raise
+            _step()
+            _finish(out, backup, staging, journal)
+    finally:
+        engine.dispose()
+
+
+def _swap(staging: Path, out: Path, backup: Path) -> None:
+    backup.mkdir(exist_ok=True)
+    for name in PUBLISHED:
         if (out / name).exists():
-            (out / name).rename(staging / name)
-    for name in moved_old:
-        (backup / name).rename(out / name)
+            _step()
+            (out / name).rename(backup / name)
+    for item in sorted(staging.iterdir()):
+        if item.name in PUBLISHED:
+            _step()
+            item.rename(out / item.name)
+    _fsync_dir(out)
+
+
+def _finish(out: Path, backup: Path, staging: Path, journal: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
+    _step()
+    journal.unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _roll_back(out: Path, journal: dict) -> None:
+    """Put the earlier publication back: this run's files return to its staging folder, the backup's to `out`.
+    The earlier files all move to the backup before the first new one moves in, so a name of `out` is this
+    run's exactly when the backup holds the earlier file of that name, or there was none."""
+    staging, backup = out / journal["staging"], out / journal["backup"]
+    staging.mkdir(exist_ok=True)
+    for name in journal["new"]:
+        ours = (backup / name).exists() or name not in journal["old"]
+        if (out / name).exists() and ours and not (staging / name).exists():
+            (out / name).rename(staging / name)
+    if backup.is_dir():
+        for item in backup.iterdir():
+            if not (out / item.name).exists():
+                item.rename(out / item.name)
+    shutil.rmtree(backup, ignore_errors=True)
+    _fsync_dir(out)
+
+
+def _roll_forward(out: Path, journal: dict) -> None:
+    """Complete a swap whose database transaction committed: the staged files still waiting move in."""
+    staging, backup = out / journal["staging"], out / journal["backup"]
+    for name in journal["new"]:
+        if not (staging / name).exists():
+            continue  # already in place
+        target = out / name
+        if target.exists():  # the earlier file, not yet moved aside
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        (staging / name).rename(target)
+    for name in journal["old"]:  # an earlier file this publication does not have (changes.csv of a rerun)
+        if name not in journal["new"] and (out / name).exists() and not (backup / name).exists():
+            backup.mkdir(exist_ok=True)
+            (out / name).rename(backup / name)
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    _fsync_dir(out)
+
+
+def recover_journals(out: Path) -> list[str]:
+    """Finish or undo every swap a killed run left in `out` (its journal says which run; the database says
+    whether it committed). A database that cannot be asked stops the run: guessing could lose a publication."""
+    from tasks import store
+
+    notes = []
+    for path in sorted(out.glob(".swap-*.json")):
+        journal = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            committed = store.run_status(journal["database"], journal["run_id"]) is not None
+        except Exception as exc:
+            raise RuntimeError(f"{path}: a publication was interrupted and the database "
+                               f"{journal['database']} cannot be asked whether it committed ({exc}); "
+                               "make the database reachable and run again") from exc
+        if committed:
+            _roll_forward(out, journal)
+            notes.append(f"completed the publication of run {journal['run_id']} interrupted after its commit")
+        else:
+            _roll_back(out, journal)
+            shutil.rmtree(out / journal["staging"], ignore_errors=True)
+            notes.append(f"restored the earlier publication: run {journal['run_id']} was interrupted before "
+                         "its commit")
+        path.unlink()
+        path.with_suffix(".tmp").unlink(missing_ok=True)
+    for tmp in out.glob(".swap-*.tmp"):
+        tmp.unlink(missing_ok=True)
+    return notes
 
 
 def problem_summary(problems, limit: int = 25) -> str:
