@@ -73,14 +73,38 @@ def distribution(index_pct: pd.Series, bands, colours: dict[str, str], width: in
             "base": pad_t + plot_h, "x0": pad_l, "x1": width - 10, "top": top, "pad_t": pad_t}
 
 
-def rank_changes(rows: list[dict], width: int = 680, bar: int = 11, label_w: int = 190) -> dict | None:
+#: bars per chart: a long ranking (114 communes) is drawn as several charts, each within a page
+ROWS_PER_CHART = 45
+
+
+def paged(chart, rows: list[dict], **kw) -> list[dict]:
+    """`chart` drawn over ROWS_PER_CHART rows at a time, on one scale (`kw`) for all of them."""
+    out = [chart(rows[i:i + ROWS_PER_CHART], **kw) for i in range(0, len(rows), ROWS_PER_CHART)]
+    return [c for c in out if c]
+
+
+def ranking_bars_paged(rows: list[dict], colours: dict[str, str]) -> list[dict]:
+    values = [r["index_pct"] for r in rows]
+    lo = max(0.0, math.floor((min(values) - 5) / 10) * 10) if values else 0.0
+    return paged(ranking_bars, rows, colours=colours, lo=lo)
+
+
+def rank_changes_paged(rows: list[dict]) -> list[dict]:
+    moved = [r for r in rows if r.get("rank_change") not in (None, 0)]
+    moved.sort(key=lambda r: (-r["rank_change"], r["unit_name"]))
+    top = max((abs(r["rank_change"]) for r in moved), default=1)
+    return paged(rank_changes, moved, top=top)
+
+
+def rank_changes(rows: list[dict], width: int = 680, bar: int = 11, label_w: int = 190,
+                 top: int | None = None) -> dict | None:
     """Diverging bars of the rank change (places up to the right, down to the left), largest moves first;
     units without a comparable rank last year are left out (they are named in the tables)."""
     moved = [r for r in rows if r.get("rank_change") not in (None, 0)]
     if not moved:
         return None
     moved.sort(key=lambda r: (-r["rank_change"], r["unit_name"]))
-    top = max(abs(r["rank_change"]) for r in moved)
+    top = top or max(abs(r["rank_change"]) for r in moved)
     half = (width - label_w - 40) / 2
     mid = label_w + half
     bars = []

@@ -11,7 +11,7 @@ import pandas as pd
 from tasks import charts
 from tasks.methodology import Methodology
 from tasks.numbers import format_number, publish
-from tasks.text import safe_filename, vi_sort_key
+from tasks.text import safe_filename, unit_labels, vi_sort_key
 
 LABELS = {
     "vi": {
@@ -48,7 +48,10 @@ LABELS = {
                        "hạng. Tổng điểm công bố có thể chênh 0,01 so với tổng các phần đã làm tròn.",
         "rank_on_full": "chưa làm tròn", "rank_on_published": "đã làm tròn",
         "errata": "Đính chính so với phiên bản trước", "neighbour": "(thay đổi do đơn vị khác được đính chính)",
-        "errata_note": "Phiên bản này thay thế phiên bản đã công bố (mã {run}); phiên bản cũ được giữ nguyên.",
+        "errata_note": "Phiên bản này thay thế phiên bản {version} đã công bố; phiên bản {version} được giữ nguyên "
+                       "để đối chiếu.",
+        "deductions_title": "Điểm trừ và lý do", "deductions_note": "Tổng điểm trừ của một đơn vị không vượt quá "
+                       "{cap} điểm (theo bộ tiêu chí); cột Điểm trừ của bảng kết quả là số điểm đã trừ.",
         "reason": "Lý do, căn cứ", "total": "Tổng điểm",
         "new_unit": "mới", "proforma_mark": "*", "merged": "Đơn vị mới hình thành sau sắp xếp đơn vị hành chính",
         "proforma_note": "* Chỉ số năm trước giả định (pro forma): bình quân gia quyền chỉ số năm trước của các "
@@ -117,7 +120,9 @@ LABELS = {
                        "rank. A published total may differ by 0.01 from the sum of its rounded parts.",
         "rank_on_full": "unrounded", "rank_on_published": "published (rounded)",
         "errata": "Errata: changes from the previous version", "neighbour": "(moved by another unit's correction)",
-        "errata_note": "This version supersedes the published version (run {run}), which is kept unchanged.",
+        "errata_note": "This version supersedes published version {version}, which is kept unchanged for reference.",
+        "deductions_title": "Deductions and their reasons", "deductions_note": "A unit's deductions are capped at "
+                       "{cap} points in all (methodology); the results table's Deductions column is what was subtracted.",
         "reason": "Reason, reference", "total": "Total",
         "new_unit": "new", "proforma_mark": "*", "merged": "Units formed by the reorganisation",
         "proforma_note": "* Pro forma previous index: the weighted mean of last year's indices of the units it "
@@ -193,7 +198,9 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
     L = LABELS[lang]
     d = m.decimals
     fmt = lambda v: format_number(v, d, lang)  # noqa: E731
-    ranked = computed.ranked
+    # a name that repeats (three "Xã Hồng Phong") is shown with its code wherever the report names a unit
+    ranked = computed.ranked.assign(unit_name=computed.ranked["unit_code"].map(
+        unit_labels(computed.ranked["unit_code"], computed.ranked["unit_name"])))
     leaves = {lf.code: lf for lf in m.leaves()}
     band_label = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
     colours = charts.band_colours(m.bands)
@@ -237,7 +244,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
             lead = (f"{leaders} led {gname} with an index of {fmt(first.index_pct)}%; "
                     f"{last.unit_name} ranked last ({fmt(last.index_pct)}%).")
         groups.append({"name": gname, "rows": rows, "lead": lead, "movers": movers,
-                       "bars": charts.ranking_bars(rows, colours), "moves": charts.rank_changes(rows)})
+                       "bars": charts.ranking_bars_paged(rows, colours), "moves": charts.rank_changes_paged(rows)})
 
     # component indices per field
     field_heads = [{"code": f.code, "name": f.name.get(lang), "max": fmt(f.max_points)} for f in m.fields]
@@ -310,7 +317,8 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
     }
     merged = []
     for r in ranked[ranked["predecessors"] != ""].itertuples(index=False):
-        delta = r.index_pct - r.prev_index_proforma
+        # the difference of the figures as printed (79,96 − 84,16 = −4,20, never −4,19 from unrounded ones)
+        delta = publish(r.index_pct, d) - publish(r.prev_index_proforma, d)
         merged.append({"unit_name": r.unit_name, "index": fmt(r.index_pct),
                        "proforma": fmt(r.prev_index_proforma) + L["proforma_mark"],
                        "change": format_number(delta, d, lang, signed=True) if not math.isnan(delta) else "",
@@ -328,7 +336,9 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
             "criterion": f"{c['criterion_code']} {crit_name}".strip() or L["neighbour"],
             "points": "" if c["old_points"] is None else f"{fmt(c['old_points'])} → {fmt(c['new_points'])}",
             "total": f"{fmt(c['old_total'])} → {fmt(c['new_total'])}",
-            "rank": f"{c['old_rank']} → {c['new_rank']}", "band": f"{c['old_band']} → {c['new_band']}",
+            "rank": f"{c['old_rank']} → {c['new_rank']}",
+            "band": (band_label.get(c["old_band"], c["old_band"]) if c["old_band"] == c["new_band"] else
+                     f"{band_label.get(c['old_band'], c['old_band'])} → {band_label.get(c['new_band'], c['new_band'])}"),
             "reason": " ".join(x for x in (c["reason"], f"({c['reference']})" if c["reference"] else "") if x)})
     files = []
     for f in run["files"]:
@@ -359,6 +369,9 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "summary": summary, "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
         "lost_rows": lost_rows, "dossier_rows": dossier_rows, "cards": cards, "files": files,
         "errata": errata, "corrects_run": run.get("parent_run_id") or "",
+        "corrects_version": str(int(run["version"]) - 1) if int(run["version"]) > 1 else "",
+        "deductions": deduction_rows(m, computed, lang),
+        "deductions_note": L["deductions_note"].format(cap=fmt(m.deductions.max)) if m.deductions else "",
         "merged": merged, "two_level": two_level, "chart": chart, "warnings": warnings,
         "lone": ", ".join(lone) if merged else "",
         "distribution": charts.distribution(ranked["index_pct"], m.bands, colours),
@@ -445,6 +458,7 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
     bands = sorted(m.bands, key=lambda b: b.min)
     band_label = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
     published = computed.results.set_index("unit_code")["index_pct"]
+    deductions = deduction_rows(m, computed, lang)
     out = []
     for card in cards:
         code = card["unit_code"]
@@ -458,7 +472,8 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
             else:
                 before = prev.loc[code, f"{f.code}_pct"] if prev is not None and code in prev.index and \
                     f"{f.code}_pct" in prev.columns else math.nan
-            change = (format_number(pct - before, d, lang, signed=True) + (L["proforma_mark"] if merged else "")
+            change = (format_number(publish(pct, d) - publish(before, d), d, lang, signed=True)
+                      + (L["proforma_mark"] if merged else "")
                       if before is not None and not pd.isna(before) else "–")
             fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(r[f"{f.code}_points"]),
                            "max": fmt(f.max_points), "lost": fmt(f.max_points - publish(r[f"{f.code}_points"], d)),
@@ -482,8 +497,37 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
                     "prev_index": (fmt(r["prev_index_proforma"]) + L["proforma_mark"] if r["predecessors"]
                                    else fmt(r["prev_index_pct"])),
                     "predecessors": r["predecessors"], "file_name": safe_filename(code, ".pdf"),
-                    "profile": charts.field_profile(fields)})
+                    "profile": charts.field_profile(fields),
+                    "deduction_notes": [(f"{x['criterion']}: " if x["criterion"] else "") + f"−{x['points']}"
+                                        + (f" — {x['reason']}" if x["reason"] else "")
+                                        for x in deductions if x["unit_code"] == code]})
     return out
+
+
+def deduction_rows(m: Methodology, computed, lang: str) -> list[dict]:
+    """Every deduction as given in deductions.csv, with its criterion's name and its reason (the cap per unit,
+    `deductions.max`, applies to their sum: results.csv's deduction_points is what was subtracted)."""
+    d = m.decimals
+    ded = computed.checked.deductions
+    if ded is None or not len(ded):
+        return []
+    names = {c.code: c.name.get(lang) for f in m.fields for c in _walk_criteria(f.criteria)}
+    names.update({f.code: f.name.get(lang) for f in m.fields})
+    labels = unit_labels(computed.ranked["unit_code"], computed.ranked["unit_name"])
+    rows = []
+    for r in ded.sort_values(["unit_code"], kind="stable").to_dict("records"):
+        code = r.get("criterion_code", "") or ""
+        rows.append({"unit_code": r["unit_code"], "unit": labels.get(r["unit_code"], r["unit_code"]),
+                     "criterion": f"{code} {names.get(code, '')}".strip(), "criterion_code": code,
+                     "points": format_number(r["points"], d, lang), "points_value": publish(r["points"], d),
+                     "reason": r.get("reason", "") or ""})
+    return rows
+
+
+def _walk_criteria(criteria):
+    for c in criteria:
+        yield c
+        yield from _walk_criteria(c.criteria or ())
 
 
 SOURCE_VI = {"appraisal": "Thẩm định", "survey": "Điều tra XHH", "dossier": "Số liệu hồ sơ"}
@@ -550,6 +594,12 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
         "Số hóa (%)": [pct(u, "digitized_rate") for u in units],
         "Hài lòng (%)": [publish(p / survey_max * 100, d) if survey_max else None for p in res["survey_points"]]})
     sheets = {"Xếp hạng": ranking, "Chỉ số thành phần": fields, "Tiêu chí": criteria, "Hồ sơ – khảo sát": dossiers}
+    deductions = deduction_rows(m, computed, "vi")
+    if deductions:
+        sheets["Điểm trừ"] = pd.DataFrame({
+            "Mã đơn vị": [x["unit_code"] for x in deductions], "Tên đơn vị": [x["unit"] for x in deductions],
+            "Tiêu chí": [x["criterion"] for x in deductions], "Điểm trừ": [x["points_value"] for x in deductions],
+            "Lý do": [x["reason"] for x in deductions]})
     if changes is not None:
         sheets["Đính chính"] = pd.DataFrame({
             "Mã đơn vị": changes["unit_code"], "Tên đơn vị": changes["unit_code"].map(names),

@@ -310,6 +310,8 @@ def draw_card(s: Sheet, u: dict, ctx: dict) -> None:
     s.table(widths, head, rows, size=size, pad_y=0.3, leading=1.12 if long else 1.15,
             row_bg=[LOST_BG if c["lost_css"] else None for c in u["criteria"]])
     s.y -= 6
+    for line in u.get("deduction_notes", []):  # each deduction with its criterion and reason
+        s.paragraph(f"{L['deductions_label']}: {line}", 7.5, ink=RED, space_after=1)
     note = " · ".join(f"{f['code']}: {f['name']}" for f in u["fields"])
     s.paragraph(note, 7.5, ink=NOTE)
     if ctx.get("inputs_digest"):  # what this card was computed from, for a complaint or an audit (no run id:

@@ -54,6 +54,16 @@ def month_of(text: str) -> str:
     return f"{year:04d}-{month:02d}" if 1 <= month <= 12 else text
 
 
+def unit_labels(codes, names) -> dict:
+    """code -> the name a table shows: the unit's name, with its code where the name repeats (three
+    'Xã Hồng Phong' in one province), matched diacritic- and case-insensitively."""
+    codes, names = list(codes), list(names)
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[name_key(n)] = counts.get(name_key(n), 0) + 1
+    return {c: (f"{n} ({c})" if counts[name_key(n)] > 1 else n) for c, n in zip(codes, names, strict=True)}
+
+
 def name_key(name: str) -> str:
     """A key that matches the same unit name typed with composed or decomposed diacritics, any case/spacing."""
     return _SPACES.sub(" ", unicodedata.normalize("NFC", name).strip()).casefold()
