@@ -149,8 +149,13 @@ def _task_states(flow_run_id) -> dict[str, str]:
 @pytest.mark.flow
 @pytest.mark.xdist_group("flow")
 def test_unchanged_rerun_reuses_results_and_a_corrected_one_does_not(prefect_harness, mini, tmp_path):
+    import uuid
+
     from flows.annual import annual_run
 
+    # inputs no other test of the session has published (the cache is shared by the session's harness)
+    with open(mini / "index.yaml", "a", encoding="utf-8") as fh:
+        fh.write(f"# {uuid.uuid4()}\n")
     first = annual_run(inputs=str(mini), out=str(tmp_path / "a"), return_state=True)
     second = annual_run(inputs=str(mini), out=str(tmp_path / "b"), return_state=True)
     s1, s2 = _task_states(first.state_details.flow_run_id), _task_states(second.state_details.flow_run_id)
