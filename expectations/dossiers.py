@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.ingest import TABLE_COLUMNS, InputError
+from tasks.problems import InputError
+from tasks.schema import COUNT_COLUMNS, TABLES
 from tasks.text import nfc
 
 #: failing rows listed in errors.csv per rule; the rest are counted in one more line
 EXAMPLES_PER_RULE = 200
-RAW_COLUMNS = TABLE_COLUMNS["dossiers"][0]  # the columns a raw dossier export must have
-COUNT_COLUMNS = ("received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized")
+RAW_COLUMNS = TABLES["dossiers"].required  # the columns a raw dossier export must have
 _TRUE = "('1','true','yes','có','x')"
 _BOOL = "('1','0','true','false','yes','no','có','không','x','')"
 _HASH = "hash"  # DuckDB's 64-bit hash; the duplicate check confirms candidates on the ids themselves

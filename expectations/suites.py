@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.checks import cap_problems
+from tasks.problems import cap_problems
 from tasks.schema import COUNT_COLUMNS
 
 NUMBER = r"^-?\d+(?:\.\d+)?$"

@@ -22,8 +22,9 @@ from prefect.states import Failed
 
 from expectations.suites import check_with_gx
 from tasks import compute, ingest, publishing, render, report, store
-from tasks.checks import PROBLEM_COLUMNS, plausibility_warnings
+from tasks.checks import plausibility_warnings
 from tasks.methodology import MethodologyError
+from tasks.problems import PROBLEM_COLUMNS
 from tasks.ranking import published_criteria, published_proforma, published_results
 
 CONFIG_DIR = ingest.CONFIG_DIR

@@ -89,7 +89,7 @@ def _preflight(inputs: Path, out: Path) -> bool:
     except (ingest.InputError, MethodologyError) as exc:
         import pandas as pd
 
-        from tasks.checks import PROBLEM_COLUMNS
+        from tasks.problems import PROBLEM_COLUMNS
         from tasks.publishing import problem_summary, write_validation
 
         problems = pd.DataFrame(ingest.unreadable_rows(exc, str(inputs)), columns=PROBLEM_COLUMNS)

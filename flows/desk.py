@@ -12,8 +12,9 @@ from prefect import flow, get_run_logger
 from expectations.suites import check_with_gx
 from tasks import compute, desk, ingest, publishing, render
 from tasks import robustness as rb
-from tasks.checks import PROBLEM_COLUMNS, check_inputs
+from tasks.checks import check_inputs
 from tasks.methodology import MethodologyError
+from tasks.problems import PROBLEM_COLUMNS
 from tasks.ranking import published_criteria, published_results
 
 VARIATIONS = ("survey", "weights")

@@ -19,9 +19,9 @@ from prefect.states import Failed
 
 from flows.annual import annual_run
 from tasks import compute, ingest, publishing
-from tasks.checks import PROBLEM_COLUMNS
 from tasks.corrections import applied_corrections, apply_corrections, check_corrections
 from tasks.methodology import load_methodology
+from tasks.problems import PROBLEM_COLUMNS
 
 
 class _Refused(Exception):
@@ -36,11 +36,8 @@ def _fail(out_dir: Path, rows: list[dict]) -> None:
 
     frame = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
     errors = frame[frame["severity"] == "error"]
-    lines = [f"{len(errors)} error(s) in the published folder or the corrections"] + [
-        f"  {p.file} row {p.row} unit {p.unit_code} [{p.column}={p.value}]: {p.problem}"
-        for p in errors.head(25).itertuples(index=False)]
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = publishing.write_validation(out_dir, frame, "\n".join(lines) + "\n")
+    path = publishing.write_validation(out_dir, frame, publishing.problem_summary(frame))
     get_run_logger().error(f"the corrections were refused: {len(errors)} error(s); see {path}")
     raise _Refused(Failed(message=f"corrections refused: {len(errors)} error(s); see {path}",
                           data=compute.InputsUnreadable(rows)))

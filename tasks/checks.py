@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tasks.lineage import check_lineage
 from tasks.methodology import Methodology
 from tasks.numbers import format_number
+from tasks.problems import PROBLEM_COLUMNS, Collector, parse_numbers
 from tasks.schema import COUNT_COLUMNS, METRICS
 from tasks.text import month_of
 
-#: validation/errors.csv; `problem` is English, `problem_vi` Vietnamese; `check` names the rule that fired
-PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity", "problem_vi", "check"]
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 
 
 @dataclass
@@ -47,49 +46,7 @@ class Checked:
         return pd.DataFrame(self.problems, columns=PROBLEM_COLUMNS)
 
 
-class _Collector:
-    def __init__(self):
-        self.items: list[dict] = []
-
-    def add(self, file, row, unit_code, column, value, problem, severity="error", *, vi: str):
-        """One problem: `problem` in English, `vi` the same sentence in Vietnamese (both are required)."""
-        self.items.append({"file": file, "row": None if row in (None, 0) else int(row),
-                           "unit_code": unit_code or "", "column": column, "value": "" if value is None
-                           else str(value), "problem": problem, "severity": severity, "problem_vi": vi,
-                           "check": "pandas"})
-
-    def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
-                 unit_col: str = "unit_code", *, vi: str):
-        for d in rows.to_dict("records"):
-            self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity,
-                     vi=vi)
-
-
-def _numbers(table: pd.DataFrame, column: str, file: str, col: _Collector, *, required: bool,
-             integer: bool = False, minimum: float | None = 0) -> pd.Series:
-    """Parse a text column into numbers, reporting every cell that is not one (NaN where blank/bad)."""
-    text = table[column].astype(str)
-    values = pd.to_numeric(text.where(text != ""), errors="coerce")
-    bad = (text != "") & values.isna()
-    for d in table[bad].to_dict("records"):
-        hint = " (use '.' as the decimal separator)" if _DECIMAL_COMMA.match(d[column]) else ""
-        hint_vi = " (dùng dấu '.' để ngăn cách phần thập phân)" if hint else ""
-        col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}",
-                vi=f"không phải là số{hint_vi}")
-    if required:
-        col.add_rows(file, table[text == ""], column, "is empty; a value is required", vi="bị trống; bắt buộc có giá trị")
-    if integer:
-        frac = values.notna() & (values % 1 != 0)
-        col.add_rows(file, table[frac], column, "must be a whole number", vi="phải là số nguyên")
-        values = values.where(~frac)
-    if minimum is not None:
-        neg = values < minimum
-        col.add_rows(file, table[neg], column, f"must not be below {minimum:g}", vi=f"không được nhỏ hơn {minimum:g}")
-        values = values.where(~neg)
-    return values
-
-
-def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: _Collector, what: str) -> pd.Series:
+def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: Collector, what: str) -> pd.Series:
     dup = table.duplicated(keys, keep="first")
     if dup.any():
         first = table[~dup].set_index(keys)["_row"]
@@ -111,7 +68,7 @@ def zero_hint(code: str, registry: set[str]) -> str:
     return found[0] if len(found) == 1 else ""
 
 
-def _unit_codes(t: pd.DataFrame, file: str, m: Methodology, registry: set[str], col: _Collector,
+def _unit_codes(t: pd.DataFrame, file: str, m: Methodology, registry: set[str], col: Collector,
                 en_more: str = "", vi_more: str = "", *, everyone: set[str] | None = None) -> pd.Series:
     """Report codes that are empty or not a unit of the methodology's level; True where the code is known.
     A code that would match with its leading zeros restored says so (Excel turns 0288 into 288)."""
@@ -128,7 +85,7 @@ def _unit_codes(t: pd.DataFrame, file: str, m: Methodology, registry: set[str], 
     return ok
 
 
-def check_units(t: pd.DataFrame, file: str, m: Methodology, col: _Collector) -> pd.DataFrame:
+def check_units(t: pd.DataFrame, file: str, m: Methodology, col: Collector) -> pd.DataFrame:
     for c in ("unit_code", "unit_name", "level", "group"):
         col.add_rows(file, t[t[c] == ""], c, "is empty; every unit needs a code, a name, a level and a group",
                      vi="bị trống; mỗi đơn vị phải có mã, tên, cấp và nhóm xếp hạng")
@@ -147,7 +104,7 @@ def check_units(t: pd.DataFrame, file: str, m: Methodology, col: _Collector) -> 
     return units
 
 
-def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collector) -> pd.DataFrame:
+def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: Collector) -> pd.DataFrame:
     leaves = {lf.code: lf for lf in m.leaves()}
     registry = set(scored["unit_code"])
     ok = _unit_codes(t, file, m, registry, col, f", so it cannot be scored by {m.id}",
@@ -160,8 +117,8 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
         vi = ("là tiêu chí tính tự động (điều tra xã hội học hoặc số liệu hồ sơ), không phải điểm thẩm định"
               if c in leaves else "không phải tiêu chí có điểm riêng trong bộ tiêu chí" if c else "bị trống")
         col.add(file, d["_row"], d["unit_code"], "criterion_code", c, why, vi=vi)
-    appraised = _numbers(t, "appraised_points", file, col, required=True)
-    self_pts = _numbers(t, "self_points", file, col, required=False)
+    appraised = parse_numbers(t, "appraised_points", file, col, required=True)
+    self_pts = parse_numbers(t, "self_points", file, col, required=False)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
     for name, values in (("appraised_points", appraised), ("self_points", self_pts)):
         over = values > maxima + 1e-9
@@ -186,7 +143,7 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: _Collect
     return out[["unit_code", "criterion_code", "self_points", "appraised_points", "evidence", "note", "_row"]]
 
 
-def check_survey_scores(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
+def check_survey_scores(t, file, m: Methodology, scored, col: Collector) -> pd.DataFrame:
     """Survey points delivered per unit (survey_scores.csv) for survey criteria without questions:
     0 ≤ points ≤ the criterion's max, every unit has every such criterion once."""
     leaves = {lf.code: lf for lf in m.leaves() if lf.source == "survey" and not lf.criterion.questions}
@@ -199,7 +156,7 @@ def check_survey_scores(t, file, m: Methodology, scored, col: _Collector) -> pd.
                 if c else "is empty",
                 vi=f"không phải tiêu chí điều tra xã hội học của bộ tiêu chí {m.id} nhận điểm theo đơn vị "
                    "(tiêu chí không có `questions`)" if c else "bị trống")
-    points = _numbers(t, "points", file, col, required=True)
+    points = parse_numbers(t, "points", file, col, required=True)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
     over = points > maxima + 1e-9
     for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
@@ -212,7 +169,7 @@ def check_survey_scores(t, file, m: Methodology, scored, col: _Collector) -> pd.
     return t[valid].assign(points=points[valid])[["unit_code", "criterion_code", "points", "_row"]]
 
 
-def _coverage(t, file, scored, wanted: list[str], col: _Collector, what: str, what_vi: str) -> None:
+def _coverage(t, file, scored, wanted: list[str], col: Collector, what: str, what_vi: str) -> None:
     """Every scored unit has a row for every wanted criterion: a gap is an error, never a silent zero."""
     have = set(zip(t["unit_code"], t["criterion_code"], strict=True))
     for unit in scored["unit_code"]:
@@ -223,7 +180,7 @@ def _coverage(t, file, scored, wanted: list[str], col: _Collector, what: str, wh
                         vi=f"thiếu dòng của tiêu chí {c}: đơn vị {unit} chưa có {what_vi} của tiêu chí này")
 
 
-def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
+def check_survey(t, file, m: Methodology, scored, col: Collector) -> pd.DataFrame:
     survey = [lf for lf in m.leaves() if lf.source == "survey" and lf.criterion.questions]
     scale_of: dict[str, set[int]] = {}
     for lf in survey:
@@ -239,7 +196,7 @@ def check_survey(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFra
                     f"is not asked by any survey criterion of {m.id}; its {r['count']} answer(s) are ignored",
                     severity="warning", vi=f"không thuộc câu hỏi nào của bộ tiêu chí {m.id}; "
                                            f"{r['count']} câu trả lời không được tính")
-    answers = _numbers(t, "answer", file, col, required=False, integer=True, minimum=None)
+    answers = parse_numbers(t, "answer", file, col, required=False, integer=True, minimum=None)
     in_scale = pd.Series([pd.isna(a) or int(a) in scale_of.get(q, set())
                           for a, q in zip(answers, t["question_code"], strict=True)], index=t.index)
     bad = ~in_scale & ~unused
@@ -278,7 +235,7 @@ def months_between(first: str, last: str) -> list[str]:
     return out
 
 
-def statistics_period(index: dict, year: int, col: _Collector) -> tuple[str, str]:
+def statistics_period(index: dict, year: int, col: Collector) -> tuple[str, str]:
     """index.yaml's `period: {from, to}` (months, YYYY-MM), by default the calendar year of the run."""
     default = (f"{year}-01", f"{year}-12")
     period = index.get("period")
@@ -305,7 +262,7 @@ def statistics_period(index: dict, year: int, col: _Collector) -> tuple[str, str
     return bounds[0], bounds[1]
 
 
-def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated: bool,
+def check_stats(t, file, m: Methodology, scored, col: Collector, *, aggregated: bool,
                 period: tuple[str, str] | None = None) -> pd.DataFrame:
     """Monthly dossier statistics: whole counts that add up, one row per unit and month of the statistics
     period from the unit's `active_from` on (a missing month is an error naming it); months outside the
@@ -317,7 +274,7 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
     period_ok = t["period"].astype(str).str.match(_PERIOD)
     col.add_rows(file, t[~period_ok], "period", "must be a month written YYYY-MM, e.g. 2024-03",
                  vi="phải là tháng dạng YYYY-MM, ví dụ 2024-03")
-    typed = {c: _numbers(t, c, file, col, required=True, integer=True) for c in counts}
+    typed = {c: parse_numbers(t, c, file, col, required=True, integer=True) for c in counts}
     valid = ok & period_ok
     for c in counts:
         valid &= typed[c].notna()
@@ -401,7 +358,7 @@ def check_stats(t, file, m: Methodology, scored, col: _Collector, *, aggregated:
     return out
 
 
-def check_deductions(t, file, m: Methodology, scored, col: _Collector) -> pd.DataFrame:
+def check_deductions(t, file, m: Methodology, scored, col: Collector) -> pd.DataFrame:
     codes = {lf.code for lf in m.leaves()} | {f.code for f in m.fields}
     if m.deductions is None and len(t):
         col.add(file, None, "", "points", "", f"methodology {m.id} has no deductions, but deductions were given",
@@ -411,16 +368,16 @@ def check_deductions(t, file, m: Methodology, scored, col: _Collector) -> pd.Dat
     crit_bad = (t["criterion_code"] != "") & ~t["criterion_code"].isin(codes)
     col.add_rows(file, t[crit_bad], "criterion_code", "is not a criterion or field code of the methodology",
                  vi="không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí")
-    pts = _numbers(t, "points", file, col, required=True)
+    pts = parse_numbers(t, "points", file, col, required=True)
     valid = ok & ~crit_bad & pts.notna()
     return t[valid].assign(points=pts[valid])[["unit_code", "criterion_code", "points", "reason", "_row"]]
 
 
-def check_previous(t, file, col: _Collector, registry: set[str]) -> pd.DataFrame:
+def check_previous(t, file, col: Collector, registry: set[str]) -> pd.DataFrame:
     """Last year's published results: a unit listed twice is an error (which rank would count?); codes that
     match no unit of this run are normal (units merged or renamed) unless none matches at all, or Excel
     dropped a leading zero — both are said, since the rank changes would silently be empty."""
-    rank = _numbers(t, "rank", file, col, required=False, integer=True, minimum=1)
+    rank = parse_numbers(t, "rank", file, col, required=False, integer=True, minimum=1)
     _duplicates(t, ["unit_code"], file, col, "unit (each unit has one result in last year's table)")
     known = t["unit_code"].isin(registry)
     for d in t[~known].to_dict("records"):
@@ -450,7 +407,7 @@ _EMPTY = {
 }
 
 
-def _needed_table(tables: dict, name: str, m: Methodology, needs: dict[str, str], col: _Collector):
+def _needed_table(tables: dict, name: str, m: Methodology, needs: dict[str, str], col: Collector):
     """The table if the methodology needs it and it was given; a missing needed file is an error."""
     table = tables.get(name)
     if name in needs and table is None:
@@ -464,7 +421,7 @@ def _needed_table(tables: dict, name: str, m: Methodology, needs: dict[str, str]
 def check_inputs(inputs) -> Checked:
     """Check and type every table of an `Inputs` bundle (tasks.ingest.Inputs)."""
     m = inputs.methodology
-    col = _Collector()
+    col = Collector()
     col.items.extend(getattr(inputs, "notes", []))
     tables = inputs.tables
     units = check_units(tables["units"].frame, tables["units"].file, m, col)
@@ -494,8 +451,6 @@ def check_inputs(inputs) -> Checked:
     lineage = None
     ln = tables.get("lineage")
     if ln is not None:
-        from tasks.lineage import check_lineage
-
         lineage = check_lineage(ln.frame, ln.file, set(scored["unit_code"]), previous, col)
     counts = {}
     for table in tables.values():
@@ -516,37 +471,13 @@ def check_inputs(inputs) -> Checked:
                    counts=counts, survey_scores=typed["survey_scores"])
 
 
-#: problems listed per file, column and severity; the rest are counted in one more line (a million junk rows
-#: must not make a 600 MB errors.csv)
-PROBLEMS_PER_COLUMN = 200
-
-
-def cap_problems(problems: list[dict], per: int = PROBLEMS_PER_COLUMN) -> list[dict]:
-    """The first `per` problems of each file, column and severity, and one line counting the rest."""
-    seen: dict[tuple, int] = {}
-    out = []
-    for p in problems:
-        key = (p["file"], p["column"], p["severity"])
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] <= per:
-            out.append(p)
-    for (file, column, severity), n in seen.items():
-        if n > per:
-            out.append({"file": file, "row": None, "unit_code": "", "column": column, "value": f"+{n - per}",
-                        "problem": f"… and {n - per} more problem(s) in column {column} of this file ({n} in all; "
-                                   f"the first {per} are listed)", "severity": severity,
-                        "problem_vi": f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; "
-                                      f"liệt kê {per} lỗi đầu)", "check": "capped"})
-    return out
-
-
 #: an index this many points below last year's is flagged for the council before publication
 INDEX_DROP_WARNING = 10.0
 
 
 def plausibility_warnings(ranked: pd.DataFrame, previous_file: str = "previous_results.csv") -> list[dict]:
     """Warnings on the computed results (they never block): a unit's index fell sharply from last year."""
-    col = _Collector()
+    col = Collector()
     if "prev_index_pct" not in ranked:
         return []
     fell = ranked[(ranked["prev_index_pct"] - ranked["index_pct"]) >= INDEX_DROP_WARNING]
@@ -566,7 +497,7 @@ def plausibility_warnings(ranked: pd.DataFrame, previous_file: str = "previous_r
 PUBLICATION_KEYS = ("issuer", "number", "place", "signer", "signer_title", "issuing_body")
 
 
-def check_index(index: dict, col: _Collector) -> None:
+def check_index(index: dict, col: Collector) -> None:
     """index.yaml's own values: the province is a name, `publication:` a mapping of text."""
     province = index.get("province")
     if not isinstance(province, str) or not province.strip():

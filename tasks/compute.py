@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.checks import Checked, cap_problems, check_inputs
+from tasks.checks import Checked, check_inputs
+from tasks.problems import cap_problems
 from tasks.ranking import published_criteria, published_results, rank_and_classify
 from tasks.scoring import dossier_rates, score_criteria, sum_results
 

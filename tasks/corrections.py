@@ -7,8 +7,8 @@ import math
 
 import pandas as pd
 
-from tasks.checks import _Collector, _numbers
 from tasks.methodology import Methodology
+from tasks.problems import Collector, parse_numbers
 
 COLUMNS = ("appraised_points", "self_points", "points")
 CHANGES_COLUMNS = ["unit_code", "criterion_code", "old_points", "new_points", "old_total", "new_total",
@@ -18,7 +18,7 @@ CHANGES_COLUMNS = ["unit_code", "criterion_code", "old_points", "new_points", "o
 def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.DataFrame) -> tuple[pd.DataFrame,
                                                                                              list[dict]]:
     """Typed corrections and the problems found (unknown unit, criterion or column; a value out of range)."""
-    col = _Collector()
+    col = Collector()
     leaves = {lf.code: lf for lf in m.leaves()}
     scored = set(units.loc[units["level"] == m.level, "unit_code"])
     bad_unit = ~t["unit_code"].isin(scored)
@@ -41,7 +41,7 @@ def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.Data
         set(leaves) | {f.code for f in m.fields})
     col.add_rows(file, t[ded_bad], "criterion_code", "is not a criterion or field code of the methodology",
                  vi="không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí")
-    values = _numbers(t, "new_value", file, col, required=True, minimum=0)
+    values = parse_numbers(t, "new_value", file, col, required=True, minimum=0)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else math.inf)
     over = sa_rows & (values > maxima + 1e-9)
     for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):

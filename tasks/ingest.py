@@ -29,6 +29,7 @@ from tasks.methodology import (
     load_yaml,
     resolve_methodology_path,
 )
+from tasks.problems import InputError
 from tasks.schema import TABLES
 from tasks.text import month_of, nfc
 
@@ -44,14 +45,6 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 REQUIRED_TABLES = ("units", "self_assessment")
 OPTIONAL_TABLES = ("survey_responses", "survey_scores", "deductions", "lineage", "corrections")
 TABLE_SUFFIXES = (".csv", ".xlsx")
-
-
-class InputError(ValueError):
-    """An input folder that cannot be read at all (a missing or unreadable file, a missing column)."""
-
-    def __init__(self, file: str, problem: str, column: str = "", row: int | None = None, vi: str = ""):
-        self.file, self.problem, self.column, self.row, self.vi = file, problem, column, row, vi
-        super().__init__(f"{file}: {problem}")
 
 
 @dataclass

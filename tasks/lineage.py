@@ -18,18 +18,18 @@ import math
 
 import pandas as pd
 
-from tasks.checks import _Collector, _numbers
+from tasks.problems import Collector, parse_numbers
 
 
 def check_lineage(t: pd.DataFrame, file: str, scored_units: set[str], previous: pd.DataFrame | None,
-                  col: _Collector) -> pd.DataFrame:
+                  col: Collector) -> pd.DataFrame:
     """Typed lineage rows; problems: unknown successor, predecessor missing from previous_results,
     negative weight, a split without weights, mixed empty and given weights for one successor."""
     bad_unit = ~t["unit_code"].isin(scored_units)
     col.add_rows(file, t[bad_unit], "unit_code", "is not a unit of units.csv at the methodology's level",
                  vi="không phải đơn vị trong units.csv ở cấp của bộ tiêu chí")
     col.add_rows(file, t[t["predecessor_code"] == ""], "predecessor_code", "is empty", vi="bị trống")
-    weights = _numbers(t, "weight", file, col, required=False, minimum=0)
+    weights = parse_numbers(t, "weight", file, col, required=False, minimum=0)
     ok = ~bad_unit & (t["predecessor_code"] != "") & ~((t["weight"] != "") & weights.isna())
     if previous is None:
         if len(t):

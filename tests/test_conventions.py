@@ -7,8 +7,8 @@ import pytest
 
 from tests.conftest import REPO
 
-PURE = ["methodology", "numbers", "text", "checks", "scoring", "ranking", "lineage", "compute", "report",
-        "corrections"]
+PURE = ["schema", "problems", "methodology", "numbers", "text", "checks", "scoring", "ranking", "lineage",
+        "compute", "report", "corrections", "robustness", "desk"]
 HEAVY = {"prefect", "sqlalchemy", "great_expectations", "jinja2", "weasyprint", "alembic"}
 
 
@@ -31,3 +31,39 @@ def test_pure_modules_import_no_edge_library(module):
 def test_tasks_never_import_prefect():
     for path in (REPO / "tasks").glob("*.py"):
         assert "prefect" not in _imports(path), path.name
+
+
+def _project_imports(path) -> set[str]:
+    """Project modules a file imports (top level or inside functions), as dotted names."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] in PACKAGES}
+    return out
+
+
+PACKAGES = ("flows", "tasks", "expectations")
+
+
+def test_no_import_circle_between_project_modules():
+    modules = {f"{p.parent.name}.{p.stem}": p for pkg in PACKAGES for p in (REPO / pkg).glob("*.py")
+               if p.stem != "__init__"}
+    graph = {m: {i for i in _project_imports(p) if i in modules and i != m} for m, p in modules.items()}
+    state: dict[str, int] = {}
+
+    def visit(m, stack):
+        state[m] = 1
+        for n in graph[m]:
+            if state.get(n) == 1:
+                raise AssertionError("import circle: " + " -> ".join([*stack[stack.index(n):], n]))
+            if n not in state:
+                visit(n, [*stack, n])
+        state[m] = 2
+
+    for m in modules:
+        if m not in state:
+            visit(m, [m])

@@ -221,8 +221,8 @@ def test_a_yaml_error_never_prints_the_files_lines(mini, tmp_path):
 
 
 def test_a_flood_of_bad_rows_gives_a_capped_error_list(mini, tmp_path):
-    from tasks.checks import PROBLEMS_PER_COLUMN
     from tasks.compute import ValidationFailed, validate
+    from tasks.problems import PROBLEMS_PER_COLUMN
 
     junk = pd.DataFrame({"respondent_id": [f"J{i}" for i in range(5000)], "unit_code": "U01",
                          "question_code": "Q1", "answer": "9"})

@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from tasks.checks import _Collector
 from tasks.lineage import apply_lineage, check_lineage
+from tasks.problems import Collector as _Collector
 
 # last year's published results of five old communes (two old districts)
 PREVIOUS = pd.DataFrame({

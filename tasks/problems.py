@@ -1,0 +1,90 @@
+"""Pure module: the problems a check finds, in one shape (validation/errors.csv): the collector every check
+writes to, the number parser that names each bad cell, the cap on long lists, and InputError for a file that
+cannot be read at all. Everything that reports a problem to a user uses these."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+#: validation/errors.csv; `problem` is English, `problem_vi` Vietnamese; `check` names the rule that fired
+PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity", "problem_vi", "check"]
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+
+
+class InputError(ValueError):
+    """An input folder that cannot be read at all (a missing or unreadable file, a missing column)."""
+
+    def __init__(self, file: str, problem: str, column: str = "", row: int | None = None, vi: str = ""):
+        self.file, self.problem, self.column, self.row, self.vi = file, problem, column, row, vi
+        super().__init__(f"{file}: {problem}")
+
+
+class Collector:
+    """Problem rows as errors.csv holds them, each with an English and a Vietnamese sentence."""
+
+    def __init__(self):
+        self.items: list[dict] = []
+
+    def add(self, file, row, unit_code, column, value, problem, severity="error", *, vi: str):
+        """One problem: `problem` in English, `vi` the same sentence in Vietnamese (both are required)."""
+        self.items.append({"file": file, "row": None if row in (None, 0) else int(row),
+                           "unit_code": unit_code or "", "column": column, "value": "" if value is None
+                           else str(value), "problem": problem, "severity": severity, "problem_vi": vi,
+                           "check": "pandas"})
+
+    def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
+                 unit_col: str = "unit_code", *, vi: str):
+        for d in rows.to_dict("records"):
+            self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity,
+                     vi=vi)
+
+
+def parse_numbers(table: pd.DataFrame, column: str, file: str, col: Collector, *, required: bool,
+             integer: bool = False, minimum: float | None = 0) -> pd.Series:
+    """Parse a text column into numbers, reporting every cell that is not one (NaN where blank/bad)."""
+    text = table[column].astype(str)
+    values = pd.to_numeric(text.where(text != ""), errors="coerce")
+    bad = (text != "") & values.isna()
+    for d in table[bad].to_dict("records"):
+        hint = " (use '.' as the decimal separator)" if _DECIMAL_COMMA.match(d[column]) else ""
+        hint_vi = " (dùng dấu '.' để ngăn cách phần thập phân)" if hint else ""
+        col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}",
+                vi=f"không phải là số{hint_vi}")
+    if required:
+        col.add_rows(file, table[text == ""], column, "is empty; a value is required", vi="bị trống; bắt buộc có giá trị")
+    if integer:
+        frac = values.notna() & (values % 1 != 0)
+        col.add_rows(file, table[frac], column, "must be a whole number", vi="phải là số nguyên")
+        values = values.where(~frac)
+    if minimum is not None:
+        neg = values < minimum
+        col.add_rows(file, table[neg], column, f"must not be below {minimum:g}", vi=f"không được nhỏ hơn {minimum:g}")
+        values = values.where(~neg)
+    return values
+
+
+
+#: problems listed per file, column and severity; the rest are counted in one more line (a million junk rows
+#: must not make a 600 MB errors.csv)
+PROBLEMS_PER_COLUMN = 200
+
+
+def cap_problems(problems: list[dict], per: int = PROBLEMS_PER_COLUMN) -> list[dict]:
+    """The first `per` problems of each file, column and severity, and one line counting the rest."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for p in problems:
+        key = (p["file"], p["column"], p["severity"])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= per:
+            out.append(p)
+    for (file, column, severity), n in seen.items():
+        if n > per:
+            out.append({"file": file, "row": None, "unit_code": "", "column": column, "value": f"+{n - per}",
+                        "problem": f"… and {n - per} more problem(s) in column {column} of this file ({n} in all; "
+                                   f"the first {per} are listed)", "severity": severity,
+                        "problem_vi": f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; "
+                                      f"liệt kê {per} lỗi đầu)", "check": "capped"})
+    return out
