@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tasks.problems import cap_problems
-from tasks.schema import COUNT_COLUMNS
+from tasks.schema import COUNT_COLUMNS, METRICS
 
 NUMBER = r"^-?\d+(?:\.\d+)?$"
 WHOLE = r"^\d+$"
@@ -109,14 +109,11 @@ def build_rules(m, scored_units: set[str]) -> list[Rule]:
     for col in COUNT_COLUMNS:
         r.append(Rule("dossier_stats", col, E.ExpectColumnValuesToMatchRegex(column=col, regex=WHOLE),
                       "must be a whole number of dossiers, at least 0", "phải là số hồ sơ nguyên, không âm"))
-    for a, b, en, vi in (("received", "received_online", "more dossiers received online than received",
-                          "số hồ sơ trực tuyến lớn hơn tổng số hồ sơ tiếp nhận"),
-                         ("received", "digitized", "more dossiers digitised than received",
-                          "số hồ sơ số hóa lớn hơn tổng số hồ sơ tiếp nhận"),
-                         ("resolved", "resolved_on_time", "more dossiers resolved on time than resolved",
-                          "số hồ sơ đúng hạn lớn hơn số hồ sơ đã giải quyết")):
+    for metric in METRICS.values():  # a share cannot exceed its whole
+        a, b = metric.denominator, metric.numerator
         r.append(Rule("dossier_stats", b, E.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=f"_{a}", column_B=f"_{b}", or_equal=True, ignore_row_if="either_value_is_missing"), en, vi))
+            column_A=f"_{a}", column_B=f"_{b}", or_equal=True, ignore_row_if="either_value_is_missing"),
+            f"is larger than {a}: {b} cannot exceed {a}", f"lớn hơn {a}: {b} không thể vượt quá {a}"))
     # corrections after publication (rerun): the same codes and maxima as the inputs they correct
     r += [
         Rule("corrections", "unit_code", E.ExpectColumnValuesToBeInSet(column="unit_code", value_set=units),

@@ -17,7 +17,7 @@ from tasks.lineage import check_lineage
 from tasks.methodology import Methodology
 from tasks.numbers import format_number
 from tasks.problems import PROBLEM_COLUMNS, Collector, parse_numbers
-from tasks.schema import COUNT_COLUMNS, METRICS
+from tasks.schema import COUNT_COLUMNS, METRICS, SUMS
 from tasks.text import month_of
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -279,16 +279,18 @@ def check_stats(t, file, m: Methodology, scored, col: Collector, *, aggregated: 
     for c in counts:
         valid &= typed[c].notna()
     df = t.assign(**typed)
-    for metric in (METRICS["online_rate"], METRICS["digitized_rate"], METRICS["on_time_rate"]):
+    for metric in METRICS.values():  # a share cannot exceed its whole
         num, den = metric.numerator, metric.denominator
         broken = valid & (df[num] > df[den])
         col.add_rows(file, df[broken], num, f"is larger than {den}: {num} cannot exceed {den}",
                      vi=f"lớn hơn {den}: {num} không thể vượt quá {den}")
         valid &= ~broken
-    mismatch = valid & (df["resolved_on_time"] + df["resolved_late"] != df["resolved"])
-    col.add_rows(file, df[mismatch], "resolved_late",
-                 "resolved_on_time + resolved_late must equal resolved",
-                 vi="resolved_on_time + resolved_late phải bằng resolved (đúng hạn + trễ hạn = đã giải quyết)")
+    mismatch = pd.Series(False, index=df.index)
+    for whole, parts in SUMS.items():
+        wrong = valid & ~mismatch & (df[list(parts)].sum(axis=1) != df[whole])
+        col.add_rows(file, df[wrong], parts[-1], f"{' + '.join(parts)} must equal {whole}",
+                     vi=f"{' + '.join(parts)} phải bằng {whole} (tổng các phần phải bằng tổng số)")
+        mismatch |= wrong
     valid &= ~mismatch
     if not aggregated:
         valid &= _duplicates(t, ["unit_code", "period"], file, col, "month")

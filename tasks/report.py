@@ -11,6 +11,7 @@ import pandas as pd
 from tasks import charts
 from tasks.methodology import Methodology
 from tasks.numbers import format_number, publish
+from tasks.schema import COUNT_LABELS_VI, METRICS
 from tasks.text import safe_filename, unit_labels, vi_sort_key
 
 LABELS = {
@@ -586,14 +587,8 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
     units = res["unit_code"].tolist()
     dossiers = pd.DataFrame({
         "Mã đơn vị": units, "Tên đơn vị": res["unit_name"].tolist(),
-        "Hồ sơ tiếp nhận": pd.array([count(u, "received") for u in units], dtype="Int64"),
-        "Hồ sơ trực tuyến": pd.array([count(u, "received_online") for u in units], dtype="Int64"),
-        "Hồ sơ đã giải quyết": pd.array([count(u, "resolved") for u in units], dtype="Int64"),
-        "Giải quyết đúng hạn": pd.array([count(u, "resolved_on_time") for u in units], dtype="Int64"),
-        "Giải quyết quá hạn": pd.array([count(u, "resolved_late") for u in units], dtype="Int64"),
-        "Đúng hạn (%)": [pct(u, "on_time_rate") for u in units],
-        "Trực tuyến (%)": [pct(u, "online_rate") for u in units],
-        "Số hóa (%)": [pct(u, "digitized_rate") for u in units],
+        **{label: pd.array([count(u, c) for u in units], dtype="Int64") for c, label in COUNT_LABELS_VI.items()},
+        **{metric.short_vi: [pct(u, metric.code) for u in units] for metric in METRICS.values()},
         "Hài lòng (%)": [publish(p / survey_max * 100, d) if survey_max else None for p in res["survey_points"]]})
     sheets = {"Xếp hạng": ranking, "Chỉ số thành phần": fields, "Tiêu chí": criteria, "Hồ sơ – khảo sát": dossiers}
     deductions = deduction_rows(m, computed, "vi")

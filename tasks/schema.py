@@ -48,8 +48,14 @@ def _t(name: str, vi: str, en: str, *cols: Column) -> TableSpec:
     return TableSpec(name, cols, vi, en)
 
 
-#: the dossier counts of one unit and month (CONTRACT.md dossier_stats.csv), in file order
-COUNT_COLUMNS = ("received", "received_online", "resolved", "resolved_on_time", "resolved_late", "digitized")
+#: the dossier counts of one unit and month (CONTRACT.md dossier_stats.csv), in file order, with the
+#: Vietnamese headings of the Excel appendix
+COUNT_LABELS_VI = {"received": "Hồ sơ tiếp nhận", "received_online": "Hồ sơ trực tuyến",
+                   "resolved": "Hồ sơ đã giải quyết", "resolved_on_time": "Giải quyết đúng hạn",
+                   "resolved_late": "Giải quyết quá hạn", "digitized": "Hồ sơ số hóa"}
+COUNT_COLUMNS = tuple(COUNT_LABELS_VI)
+#: counts that are the sum of others: every resolved dossier was resolved either on time or late
+SUMS = {"resolved": ("resolved_on_time", "resolved_late")}
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
     _t("units", "Danh mục đơn vị", "Unit registry",
@@ -95,15 +101,16 @@ class Metric:
     higher_is_better: bool
     vi: str
     en: str
+    short_vi: str  # the Excel appendix's column, "Đúng hạn (%)"
 
 
 METRICS: dict[str, Metric] = {m.code: m for m in (
     Metric("on_time_rate", "resolved_on_time", "resolved", True, "Tỷ lệ hồ sơ giải quyết đúng hạn",
-           "Share of dossiers resolved on time"),
+           "Share of dossiers resolved on time", "Đúng hạn (%)"),
     Metric("online_rate", "received_online", "received", True, "Tỷ lệ hồ sơ tiếp nhận trực tuyến",
-           "Share of dossiers received online"),
+           "Share of dossiers received online", "Trực tuyến (%)"),
     Metric("digitized_rate", "digitized", "received", True, "Tỷ lệ hồ sơ được số hóa",
-           "Share of dossiers digitised"),
+           "Share of dossiers digitised", "Số hóa (%)"),
     Metric("late_rate", "resolved_late", "resolved", False, "Tỷ lệ hồ sơ giải quyết trễ hạn",
-           "Share of dossiers resolved late"),
+           "Share of dossiers resolved late", "Quá hạn (%)"),
 )}
