@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from flows.annual import annual_run
-from tasks import compute, ingest, publishing
+from tasks import compute, ingest, publishing, store
 from tasks.corrections import applied_corrections, apply_corrections, check_corrections
 from tasks.methodology import load_methodology
 from tasks.problems import PROBLEM_COLUMNS
@@ -72,6 +72,16 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
     tampered = publishing.verify_publication(src, url)
     if tampered:  # a rerun republishes what was published, never what someone edited since
         _fail(out_dir, tampered)
+    record = store.run_record(url, manifest["run_id"])
+    if record and record["superseded_by"]:  # corrections build on the latest version, never on a replaced one
+        _fail(out_dir, [{
+            "file": str(manifest_path), "row": None, "unit_code": "", "column": "version",
+            "value": str(manifest.get("version", "")), "severity": "error", "check": "rerun:superseded",
+            "problem": f"version {record['version']} was already corrected by version {record['superseded_version']} "
+                       f"(published in {record['superseded_in']}): rerun from that folder",
+            "problem_vi": f"phiên bản {record['version']} đã được đính chính bởi phiên bản "
+                          f"{record['superseded_version']} (công bố tại {record['superseded_in']}): hãy chạy lại từ "
+                          "thư mục đó"}])
 
     corr_path = Path(corrections)
     if not corr_path.is_file():

@@ -316,14 +316,28 @@ def write_publication(conn: Connection, run: dict, inputs, computed, published_i
     conn.execute(field_results.insert(), rows)
 
 
-def run_status(url: str, run_id: str) -> str | None:
-    """The status of run `run_id` in the database at `url` (None when the database does not hold it)."""
+def run_record(url: str, run_id: str) -> dict | None:
+    """Run `run_id`'s status, version, the run that superseded it and where that was published (None when the
+    database at `url` does not hold the run)."""
     engine = make_engine(url)
     try:
-        insp = sa.inspect(engine)
-        if not insp.has_table("runs"):
+        if not sa.inspect(engine).has_table("runs"):
             return None
         with engine.connect() as conn:
-            return conn.execute(sa.select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+            row = conn.execute(sa.select(runs.c.status, runs.c.version, runs.c.superseded_by)
+                               .where(runs.c.run_id == run_id)).first()
+            if row is None:
+                return None
+            newer = conn.execute(sa.select(runs.c.out_dir, runs.c.version)
+                                 .where(runs.c.run_id == row.superseded_by)).first() if row.superseded_by else None
+            return {"status": row.status, "version": row.version, "superseded_by": row.superseded_by,
+                    "superseded_in": newer.out_dir if newer else None,
+                    "superseded_version": newer.version if newer else None}
     finally:
         engine.dispose()
+
+
+def run_status(url: str, run_id: str) -> str | None:
+    """The status of run `run_id` in the database at `url` (None when the database does not hold it)."""
+    record = run_record(url, run_id)
+    return record["status"] if record else None

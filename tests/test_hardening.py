@@ -234,3 +234,19 @@ def test_a_flood_of_bad_rows_gives_a_capped_error_list(mini, tmp_path):
     answers = p[(p["file"] == "survey_responses.csv") & (p["column"] == "answer")]
     assert len(answers) == PROBLEMS_PER_COLUMN + 1
     assert answers.iloc[-1]["value"] == f"+{5000 - PROBLEMS_PER_COLUMN}"
+
+
+@pytest.mark.flow
+def test_a_second_rerun_from_a_superseded_version_is_refused_plainly(published, tmp_path):
+    from flows.rerun import rerun
+    from tasks.compute import InputsUnreadable
+
+    corr = tmp_path / "c.csv"
+    corr.write_text("unit_code,criterion_code,column,new_value,reason,reference\nU01,1.1,appraised_points,1,x,y\n",
+                    encoding="utf-8")
+    rerun(from_dir=str(published), corrections=str(corr), out=str(tmp_path / "v2"))
+    with pytest.raises(InputsUnreadable):  # it crashed with an IntegrityError before
+        rerun(from_dir=str(published), corrections=str(corr), out=str(tmp_path / "v2b"))
+    errors = errors_of(tmp_path / "v2b")
+    assert errors["problem"].str.contains("already corrected by version 2").all()
+    assert str(tmp_path / "v2") in errors.iloc[0]["problem"]
