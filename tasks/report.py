@@ -337,7 +337,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         errata.append({
             "unit_name": names.get(c["unit_code"], c["unit_code"]),
             "criterion": f"{c['criterion_code']} {crit_name}".strip() or L["neighbour"],
-            "points": "" if c["old_points"] is None else f"{fmt(c['old_points'])} → {fmt(c['new_points'])}",
+            "points": "" if pd.isna(c["old_points"]) else f"{fmt(c['old_points'])} → {fmt(c['new_points'])}",
             "total": f"{fmt(c['old_total'])} → {fmt(c['new_total'])}",
             "rank": f"{c['old_rank']} → {c['new_rank']}",
             "band": (band_label.get(c["old_band"], c["old_band"]) if c["old_band"] == c["new_band"] else
