@@ -265,19 +265,27 @@ def merge_problems(gx_rows: list[dict], checks: list[dict]) -> list[dict]:
     return sorted(merged, key=lambda p: (p["file"], not p["row"], p["row"] or 0, p["unit_code"], p["column"]))
 
 
-def check_with_gx(bundle, raise_on_error: bool = True):
+def gx_problems(bundle) -> list[dict]:
+    """The GX suites' problem rows for a read input bundle (the units the methodology scores come from units)."""
+    m = bundle.methodology
+    units = bundle.tables["units"].frame
+    scored = sorted(set(units.loc[units["level"] == m.level, "unit_code"]) - {""})
+    tables = {name: (t.file, t.frame) for name, t in bundle.tables.items() if name in GX_TABLES}
+    if "dossier_stats" in tables and bundle.dossier_source == "dossiers":
+        del tables["dossier_stats"]  # aggregated by DuckDB: its rows are not rows of the user's file
+    return validate_with_gx(m, tables, scored)
+
+
+def check_with_gx(bundle, raise_on_error: bool = True, gx_rows: list[dict] | None = None):
     """tasks.checks (typing, cross-table rules) and the GX suites together; raises ValidationFailed on errors
-    (or, with raise_on_error=False, returns them in `checked.problems` for the caller to act on)."""
+    (or, with raise_on_error=False, returns them in `checked.problems` for the caller to act on). `gx_rows`:
+    the suites' rows when the caller already has them (the flow caches them; the typed checks always run)."""
     from tasks.checks import check_inputs
     from tasks.compute import ValidationFailed
 
     checked = check_inputs(bundle)
-    m = bundle.methodology
-    scored = checked.units.loc[checked.units["level"] == m.level, "unit_code"].tolist()
-    tables = {name: (t.file, t.frame) for name, t in bundle.tables.items() if name in GX_TABLES}
-    if "dossier_stats" in tables and bundle.dossier_source == "dossiers":
-        del tables["dossier_stats"]  # aggregated by DuckDB: its rows are not rows of the user's file
-    checked.problems = merge_problems(validate_with_gx(m, tables, scored), checked.problems)
+    rows = gx_problems(bundle) if gx_rows is None else gx_rows
+    checked.problems = merge_problems(rows, checked.problems)
     if checked.errors and raise_on_error:
         raise ValidationFailed(checked)
     return checked

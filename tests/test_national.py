@@ -159,15 +159,16 @@ def test_unchanged_rerun_reuses_results_and_a_corrected_one_does_not(prefect_har
     first = annual_run(inputs=str(mini), out=str(tmp_path / "a"), return_state=True)
     second = annual_run(inputs=str(mini), out=str(tmp_path / "b"), return_state=True)
     s1, s2 = _task_states(first.state_details.flow_run_id), _task_states(second.state_details.flow_run_id)
-    for step in ("validate", "score", "rank"):
-        assert s1[step] == "Completed" and s2[step] == "Cached", (step, s1, s2)
+    assert s1["validate (GX suites)"] == "Completed" and s2["validate (GX suites)"] == "Cached", (s1, s2)
+    for step in ("validate", "score", "rank"):  # never read from Prefect's storage (issue 15, case 7)
+        assert s1[step] == "Completed" and s2[step] == "Completed", (step, s1, s2)
     assert s2["render outputs"] == "Completed"  # this run's files are always written
     assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
     edit_csv(mini / "self_assessment.csv",
              lambda d: d.assign(appraised_points=d["appraised_points"].mask(d.index == 0, "0")))
     third = annual_run(inputs=str(mini), out=str(tmp_path / "c"), return_state=True)
     s3 = _task_states(third.state_details.flow_run_id)
-    assert all(s3[step] == "Completed" for step in ("validate", "score", "rank")), s3
+    assert all(s3[step] == "Completed" for step in ("validate (GX suites)", "validate", "score", "rank")), s3
     before = pd.read_csv(tmp_path / "a" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
     after = pd.read_csv(tmp_path / "c" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
     assert after.loc["U01", "total_points"] == before.loc["U01", "total_points"] - 2
