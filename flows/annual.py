@@ -113,7 +113,9 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
     # the appendix in Vietnamese first, then the machine-readable tables under their contract names
-    sheets = {**report.appendix_sheets(m, computed, changes), "results": computed.results,
+    appendix = report.appendix_sheets(m, computed, changes)
+    titles = report.appendix_titles(m, bundle.index, appendix, run)
+    sheets = {**appendix, "results": computed.results,
               "criteria": computed.criteria_published, "dossiers": rates}
     proforma = published_proforma(m, computed.ranked)
     if proforma is not None:  # units formed by the 2025 reorganisation, compared pro forma
@@ -121,7 +123,7 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
         sheets["proforma"] = proforma
     if changes is not None:
         sheets["changes"] = changes
-    render.write_xlsx(staging / "results.xlsx", sheets, m.decimals)
+    render.write_xlsx(staging / "results.xlsx", sheets, m.decimals, titles)
     pairs = []
     for lang in ("vi", "en"):
         context = report.build_context(m, bundle.index, computed, run, lang, changes)

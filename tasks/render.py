@@ -212,8 +212,12 @@ def write_json(path: Path, meta: dict, tables: dict[str, pd.DataFrame]) -> None:
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int) -> None:
-    """One sheet per table; numbers stored as numbers; text never turned into formulas or links."""
+def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int,
+               titles: dict[str, list[str]] | None = None) -> None:
+    """One sheet per table; numbers stored as numbers; text never turned into formulas or links. A sheet named
+    in `titles` gets those lines above its table (the official appendix); the others keep the header in row 1
+    (machine-readable). Every sheet prints on A4 fitted to the page width with its header repeated, landscape
+    when it is wide; columns named `*_rate` are shown as percentages (the value stays the fraction)."""
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
@@ -221,18 +225,26 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int) -> No
     wb.set_properties({"created": pd.Timestamp("2000-01-01").to_pydatetime(), "author": "parindex"})
     head = wb.add_format({"bold": True, "bg_color": "#F2E6E6", "border": 1, "text_wrap": True})
     num = wb.add_format({"num_format": "0." + "0" * decimals if decimals else "0"})
+    pct = wb.add_format({"num_format": "0.00%"})
+    title_fmt = [wb.add_format({"bold": True, "font_size": 13}), wb.add_format({"italic": True})]
+    titles = titles or {}
     for name, df in sheets.items():
         ws = wb.add_worksheet(name[:31])
+        lines = titles.get(name, [])
+        for i, line in enumerate(lines):
+            ws.write_string(i, 0, line, title_fmt[min(i, 1)])
+        top = len(lines) + (1 if lines else 0)  # a blank row between the title and the table
         header_lines = 1
         for c, col in enumerate(df.columns):
-            ws.write_string(0, c, str(col), head)
+            ws.write_string(top, c, str(col), head)
             values = [len(str(v)) for v in df[col].head(500) if v is not None and not pd.isna(v)]
             # a long header wraps (up to 24 characters a line) rather than widening a column of numbers
             width = min(max([min(len(str(col)), 24), 6, *values]) + 2, 50)
             header_lines = max(header_lines, math.ceil(len(str(col)) / (width - 1)))
             ws.set_column(c, c, width)
-        ws.set_row(0, 15 * min(header_lines, 4))
-        for r, row in enumerate(df.itertuples(index=False, name=None), start=1):
+        ws.set_row(top, 15 * min(header_lines, 4))
+        rates = {c for c, col in enumerate(df.columns) if str(col).endswith("_rate")}
+        for r, row in enumerate(df.itertuples(index=False, name=None), start=top + 1):
             for c, v in enumerate(row):
                 v = _json_value(v)
                 if v is None:
@@ -242,10 +254,17 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int) -> No
                 elif isinstance(v, int):
                     ws.write_number(r, c, v)
                 elif isinstance(v, float):
-                    ws.write_number(r, c, v, num)
+                    ws.write_number(r, c, v, pct if c in rates else num)
                 else:
                     ws.write_string(r, c, str(v))
-        ws.freeze_panes(1, 0)
+        ws.freeze_panes(top + 1, 0)
         if len(df.columns):
-            ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+            ws.autofilter(top, 0, top + max(len(df), 1), len(df.columns) - 1)
+        ws.set_paper(9)  # A4
+        if len(df.columns) > 8:
+            ws.set_landscape()
+        ws.fit_to_pages(1, 0)  # the width of one page, as many pages down as needed
+        ws.repeat_rows(top)
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        ws.set_footer("&C&P / &N")
     wb.close()

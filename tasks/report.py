@@ -536,6 +536,15 @@ def _walk_criteria(criteria):
 SOURCE_VI = {"appraisal": "Thẩm định", "survey": "Điều tra XHH", "dossier": "Số liệu hồ sơ"}
 
 
+def appendix_titles(m: Methodology, index: dict, sheets: dict, run: dict) -> dict[str, list[str]]:
+    """The two title lines above each sheet of the official appendix: what it is, and for which publication."""
+    level = LEVEL_NAMES.get(m.level, {}).get("vi", m.level)
+    head = f"PHỤ LỤC KẾT QUẢ CHỈ SỐ CẢI CÁCH HÀNH CHÍNH NĂM {m.year} CỦA {level.upper()} — {index.get('province', '')}"
+    date = run.get("report_date")
+    when = f"; ngày công bố: {format_date(date, 'vi')}" if date else ""
+    return {name: [head, f"{name} · Phiên bản {run['version']}{when} · Bộ tiêu chí {m.id}"] for name in sheets}
+
+
 def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """The official Excel appendix, Vietnamese headers, numbers as numbers (rounded half-up as published):
     Xếp hạng, Chỉ số thành phần, Tiêu chí, Hồ sơ – khảo sát and, for a corrected version, Đính chính. Units
@@ -591,6 +600,17 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
         **{metric.short_vi: [pct(u, metric.code) for u in units] for metric in METRICS.values()},
         "Hài lòng (%)": [publish(p / survey_max * 100, d) if survey_max else None for p in res["survey_points"]]})
     sheets = {"Xếp hạng": ranking, "Chỉ số thành phần": fields, "Tiêu chí": criteria, "Hồ sơ – khảo sát": dossiers}
+    band_vi = {b.code: b.vi for b in m.bands}
+    merged = computed.ranked[computed.ranked["predecessors"] != ""]
+    if len(merged):  # units formed by the 2025 reorganisation, beside their predecessors' pro forma figures
+        sheets["So sánh giả định"] = pd.DataFrame({
+            "Mã đơn vị": merged["unit_code"], "Tên đơn vị": merged["unit_name"],
+            "Chỉ số năm nay (%)": [publish(v, d) for v in merged["index_pct"]],
+            "Chỉ số năm trước giả định (%)": [publish(v, d) for v in merged["prev_index_proforma"]],
+            "Chênh lệch (điểm %)": [publish(a, d) - publish(b, d) if pd.notna(b) else None
+                                    for a, b in zip(merged["index_pct"], merged["prev_index_proforma"], strict=True)],
+            "Thứ hạng cũ của các đơn vị tiền thân": merged["prev_rank_range"],
+            "Hình thành từ": merged["predecessors"]})
     deductions = deduction_rows(m, computed, "vi")
     if deductions:
         sheets["Điểm trừ"] = pd.DataFrame({
@@ -603,6 +623,8 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
             "Mã tiêu chí": changes["criterion_code"], "Điểm cũ": changes["old_points"],
             "Điểm mới": changes["new_points"], "Tổng điểm cũ": changes["old_total"],
             "Tổng điểm mới": changes["new_total"], "Hạng cũ": as_int(changes["old_rank"]),
-            "Hạng mới": as_int(changes["new_rank"]), "Xếp loại cũ": changes["old_band"],
-            "Xếp loại mới": changes["new_band"], "Lý do": changes["reason"], "Căn cứ": changes["reference"]})
+            "Hạng mới": as_int(changes["new_rank"]),
+            "Xếp loại cũ": changes["old_band"].map(band_vi).fillna(changes["old_band"]),
+            "Xếp loại mới": changes["new_band"].map(band_vi).fillna(changes["new_band"]),
+            "Lý do": changes["reason"], "Căn cứ": changes["reference"]})
     return sheets

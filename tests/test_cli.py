@@ -110,9 +110,16 @@ def test_excel_appendix_is_vietnamese_numeric_and_agrees_with_results(published)
     assert wb.sheetnames[:4] == ["Xếp hạng", "Chỉ số thành phần", "Tiêu chí", "Hồ sơ – khảo sát"]
     assert {"results", "criteria", "dossiers"} <= set(wb.sheetnames)  # the machine-readable tables stay
     ws = wb["Xếp hạng"]
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
-    header = [c.value for c in ws[1]]
-    rows = [dict(zip(header, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=2)]
+    # two title lines and a blank row above the table (the official appendix), header repeated when printed
+    assert ws["A1"].value.startswith("PHỤ LỤC KẾT QUẢ CHỈ SỐ CẢI CÁCH HÀNH CHÍNH NĂM 2024")
+    assert "Phiên bản 1" in ws["A2"].value
+    assert ws.freeze_panes == "A5" and ws.auto_filter.ref.startswith("A4:")
+    assert ws.print_title_rows == "$4:$4" and ws.page_setup.paperSize == "9"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+    assert ws.page_setup.orientation == "landscape"  # 15 columns
+    assert wb["results"].freeze_panes == "A2"  # the machine-readable tables keep their header in row 1
+    header = [c.value for c in ws[4]]
+    rows = [dict(zip(header, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=5)]
     assert len(rows) == len(results)
     for r in rows:
         assert isinstance(r["Hạng"], int) and isinstance(r["Chỉ số (%)"], float)
@@ -120,14 +127,14 @@ def test_excel_appendix_is_vietnamese_numeric_and_agrees_with_results(published)
         assert r["Chỉ số (%)"] == results.loc[r["Mã đơn vị"], "index_pct"]
         assert r["Xếp loại"] == results.loc[r["Mã đơn vị"], "band_vi"]
     assert [r["Hạng"] for r in rows] == sorted(r["Hạng"] for r in rows)  # one group: by rank
-    assert ws.cell(2, header.index("Chỉ số (%)") + 1).number_format == "0.00"
+    assert ws.cell(5, header.index("Chỉ số (%)") + 1).number_format == "0.00"
     crit = wb["Tiêu chí"]
-    assert crit.max_row - 1 == len(criteria)
-    ch = [c.value for c in crit[1]]
-    lost = sum(r[ch.index("Điểm bị mất")] for r in crit.iter_rows(min_row=2, values_only=True))
+    assert crit.max_row - 4 == len(criteria)
+    ch = [c.value for c in crit[4]]
+    lost = sum(r[ch.index("Điểm bị mất")] for r in crit.iter_rows(min_row=5, values_only=True))
     assert lost == pytest.approx((criteria["max_points"] - criteria["points"]).sum(), abs=1e-6)
     fields = wb["Chỉ số thành phần"]
-    fh = [c.value for c in fields[1]]
+    fh = [c.value for c in fields[4]]
     assert any(h.startswith("F1. ") and h.endswith("(%)") for h in fh)
 
 

@@ -75,9 +75,10 @@ def test_rerun_publishes_version_2_with_exact_changes(v1, tmp_path):
     from openpyxl import load_workbook
 
     errata = load_workbook(v2 / "results.xlsx")["Đính chính"]
-    head = [c.value for c in errata[1]]
-    sheet_rows = [dict(zip(head, r, strict=True)) for r in errata.iter_rows(min_row=2, values_only=True)]
+    head = [c.value for c in errata[4]]  # under the two title lines
+    sheet_rows = [dict(zip(head, r, strict=True)) for r in errata.iter_rows(min_row=5, values_only=True)]
     assert len(sheet_rows) == len(changes)
+    assert {r["Xếp loại mới"] for r in sheet_rows} <= {"Xuất sắc", "Tốt", "Khá"}  # band names, not letters
     assert [r["Tổng điểm mới"] for r in sheet_rows] == changes["new_total"].tolist()
     assert all(isinstance(r["Hạng mới"], int) for r in sheet_rows) and sheet_rows[0]["Căn cứ"] == "BB 05/BB-HĐTĐ"
     # the database marks the newer version and keeps both
