@@ -114,7 +114,7 @@ def test_excel_appendix_is_vietnamese_numeric_and_agrees_with_results(published)
     assert ws["A1"].value.startswith("PHỤ LỤC KẾT QUẢ CHỈ SỐ CẢI CÁCH HÀNH CHÍNH NĂM 2024")
     assert "Phiên bản 1" in ws["A2"].value
     assert ws.freeze_panes == "A5" and ws.auto_filter.ref.startswith("A4:")
-    assert ws.print_title_rows == "$4:$4" and ws.page_setup.paperSize == "9"
+    assert ws.print_title_rows == "$4:$4" and ws.page_setup.paperSize == 9
     assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
     assert ws.page_setup.orientation == "landscape"  # 15 columns
     assert wb["results"].freeze_panes == "A2"  # the machine-readable tables keep their header in row 1
