@@ -42,6 +42,9 @@ def _run_guarded(fn, out: Path) -> int:
     except (ValidationFailed, InputsUnreadable):
         _print_problems(out)
         return EXIT_INVALID
+    except ValidationFailedSome as exc:
+        sys.stderr.write(f"parindex: {exc}\n")
+        return EXIT_INVALID
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # any other failure: say what, keep the traceback for the log
@@ -99,25 +102,55 @@ def _preflight(inputs: Path, out: Path) -> bool:
         return False
 
 
+def level_folders(inputs: Path) -> list[Path]:
+    """A province's year (`DIR/2024` holding `<level>/index.yaml`) as its input folders; [] for one folder."""
+    if (inputs / "index.yaml").is_file() or not inputs.is_dir():
+        return []
+    return sorted(p.parent for p in inputs.glob("*/index.yaml"))
+
+
 def cmd_run(args) -> int:
-    out = Path(args.out)
+    inputs, out = Path(args.inputs), Path(args.out)
+    folders = level_folders(inputs) or [inputs]
+    pairs = [(f, out / f.name if f != inputs else out) for f in folders]
     try:
-        if not _preflight(Path(args.inputs), out):
-            return EXIT_INVALID
+        ready = [(f, o) for f, o in pairs if _preflight(f, o)]
     except RuntimeError as exc:  # an interrupted publication whose database cannot be asked
         sys.stderr.write(f"parindex: {exc}\n")
         return EXIT_FAILED
+    if not ready:
+        return EXIT_INVALID
     from flows.annual import annual_run
+    from tasks.compute import InputsUnreadable, ValidationFailed
 
-    def go():
-        summary = annual_run(inputs=str(args.inputs), out=str(out), db=args.db, unit_pdfs=not args.no_unit_pdfs,
-                             draft=args.draft, published_on=args.published_on)
-        print(f"Published version {summary['version']} of {summary['methodology_id']} "
-              f"({summary['units']} units) in {summary['out']}")
-        print(f"Report: {summary['report']}")
-        print("Stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["stages"].items()))
+    def publish_all():  # one process, one Prefect start, for every index of the year
+        invalid = len(pairs) - len(ready)
+        for folder, target in ready:
+            try:
+                summary = annual_run(inputs=str(folder), out=str(target), db=args.db,
+                                     unit_pdfs=not args.no_unit_pdfs, draft=args.draft,
+                                     published_on=args.published_on)
+            except (ValidationFailed, InputsUnreadable):
+                if len(pairs) == 1:
+                    raise
+                _print_problems(target)
+                invalid += 1
+                continue
+            print(f"Published version {summary['version']} of {summary['methodology_id']} "
+                  f"({summary['units']} units) in {summary['out']}")
+            print(f"Report: {summary['report']}")
+            print("Stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["stages"].items()))
+        if invalid:
+            raise ValidationFailedSome(invalid, len(pairs))
 
-    return _run_guarded(go, out)
+    return _run_guarded(publish_all, out)
+
+
+class ValidationFailedSome(Exception):
+    """Some indices of a province's year failed validation (the others were published)."""
+
+    def __init__(self, invalid: int, total: int):
+        super().__init__(f"{invalid} of {total} indices failed validation; the others were published")
 
 
 def cmd_rerun(args) -> int:
@@ -294,8 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_sample)
 
     r = sub.add_parser("run", help="the annual run: ingest, validate, score, rank, store, render")
-    r.add_argument("--inputs", required=True, help="input folder with index.yaml")
-    r.add_argument("--out", required=True, help="output folder (the publication)")
+    r.add_argument("--inputs", required=True, help="input folder with index.yaml, or a year's folder holding "
+                                                   "<level>/index.yaml: every index of the year in one process")
+    r.add_argument("--out", required=True, help="output folder (the publication; OUT/<level>/ for a year)")
     r.add_argument("--db", default=None, help="SQLAlchemy URL; default an SQLite file under --out")
     r.add_argument("--no-unit-pdfs", action="store_true",
                    help="leave out units/<code>.pdf (a quicker check run); the report keeps the short scorecards")

@@ -57,3 +57,19 @@ def test_the_final_is_an_official_document_without_the_councils_notes(draft_and_
 def test_a_published_on_that_is_not_a_date_is_refused_plainly(tmp_path):
     proc = parindex("run", "--inputs", str(tmp_path), "--out", str(tmp_path / "o"), "--published-on", "12/4/2025")
     assert proc.returncode == 2 and "YYYY-MM-DD" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_one_command_publishes_a_provinces_year(tmp_path):
+    """`parindex run --inputs DIR/2024 --out OUT/2024`: every <level>/ folder in one process; a level that fails
+    validation is named (exit 2) and the others are published."""
+    parindex("sample", "--out", str(tmp_path / "in"), "--year", "2024", "--years", "1", check_exit=0)
+    broken = tmp_path / "in" / "2024" / "department" / "units.csv"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("department", "", 1), encoding="utf-8")
+    proc = parindex("run", "--inputs", str(tmp_path / "in" / "2024"), "--out", str(tmp_path / "out"),
+                    "--no-unit-pdfs")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "1 of 3 indices failed validation" in proc.stderr and "Traceback" not in proc.stderr
+    for level in ("district", "commune"):
+        assert (tmp_path / "out" / level / "results.csv").is_file(), level
+    assert not (tmp_path / "out" / "department" / "results.csv").exists()
+    assert (tmp_path / "out" / "department" / "validation" / "errors.csv").is_file()
