@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.problems import cap_problems
+from tasks.problems import PROBLEMS_PER_COLUMN, cap_problems
 from tasks.schema import COUNT_COLUMNS, METRICS
 
 NUMBER = r"^-?\d+(?:\.\d+)?$"
@@ -213,13 +213,17 @@ def validate_with_gx(m, tables: dict[str, tuple[str, pd.DataFrame]], scored_unit
         batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all").get_batch(
             batch_parameters={"dataframe": frame.reset_index(drop=True)})
         index_cols = ["_row", "unit_code"] + [c for c in ("criterion_code", "question_code") if c in frame]
-        result = batch.validate(suite, result_format={"result_format": "COMPLETE",
+        # SUMMARY with the first PROBLEMS_PER_COLUMN failing rows, not COMPLETE: a million junk rows cost GX a
+        # count, not a million-row index list (the typed checks count and keep the same rows)
+        result = batch.validate(suite, result_format={"result_format": "SUMMARY",
+                                                      "partial_unexpected_count": PROBLEMS_PER_COLUMN,
                                                       "unexpected_index_column_names": index_cols,
                                                       "return_unexpected_index_query": False})
         for rule, res in zip(mine, result.results, strict=True):
             if res.success:
                 continue
-            for hit in res.result.get("unexpected_index_list") or []:
+            for hit in (res.result.get("partial_unexpected_index_list") or
+                        res.result.get("unexpected_index_list") or []):
                 row = int(hit.get("_row") or 0)
                 value = (hit.get(rule.column) if rule.column in hit else
                          frame.loc[frame["_row"] == row, rule.column].iloc[0] if row and rule.column in frame else "")
@@ -265,12 +269,20 @@ def merge_problems(gx_rows: list[dict], checks: list[dict]) -> list[dict]:
     return sorted(merged, key=lambda p: (p["file"], not p["row"], p["row"] or 0, p["unit_code"], p["column"]))
 
 
-def gx_problems(bundle) -> list[dict]:
-    """The GX suites' problem rows for a read input bundle (the units the methodology scores come from units)."""
+def gx_problems(bundle, flooded: set[str] | None = None) -> list[dict]:
+    """The GX suites' problem rows for a read input bundle (the units the methodology scores come from units).
+    A file the typed checks already refuse by the hundred (`flooded`: files with a capped problem list) is not
+    given to GX: the run fails on it anyway, its capped list is complete as it is, and GX would spend minutes
+    on a million junk rows."""
+    from tasks.checks import check_inputs
+
+    if flooded is None:
+        flooded = {p["file"] for p in check_inputs(bundle).problems if p["check"] == "capped"}
     m = bundle.methodology
     units = bundle.tables["units"].frame
     scored = sorted(set(units.loc[units["level"] == m.level, "unit_code"]) - {""})
-    tables = {name: (t.file, t.frame) for name, t in bundle.tables.items() if name in GX_TABLES}
+    tables = {name: (t.file, t.frame) for name, t in bundle.tables.items()
+              if name in GX_TABLES and t.file not in flooded}
     if "dossier_stats" in tables and bundle.dossier_source == "dossiers":
         del tables["dossier_stats"]  # aggregated by DuckDB: its rows are not rows of the user's file
     return validate_with_gx(m, tables, scored)
@@ -284,7 +296,8 @@ def check_with_gx(bundle, raise_on_error: bool = True, gx_rows: list[dict] | Non
     from tasks.compute import ValidationFailed
 
     checked = check_inputs(bundle)
-    rows = gx_problems(bundle) if gx_rows is None else gx_rows
+    flooded = {p["file"] for p in checked.problems if p["check"] == "capped"}
+    rows = gx_problems(bundle, flooded) if gx_rows is None else gx_rows
     checked.problems = merge_problems(rows, checked.problems)
     if checked.errors and raise_on_error:
         raise ValidationFailed(checked)

@@ -50,7 +50,7 @@ def _duplicates(table: pd.DataFrame, keys: list[str], file: str, col: Collector,
     dup = table.duplicated(keys, keep="first")
     if dup.any():
         first = table[~dup].set_index(keys)["_row"]
-        for d in table[dup].to_dict("records"):
+        for d in col.each(file, keys[-1], table[dup]):
             key = tuple(d[k] for k in keys)
             col.add(file, d["_row"], d.get("unit_code", ""), keys[-1], d[keys[-1]],
                     f"duplicate {what}: the same {' + '.join(keys)} is already on row "
@@ -73,7 +73,7 @@ def _unit_codes(t: pd.DataFrame, file: str, m: Methodology, registry: set[str], 
     """Report codes that are empty or not a unit of the methodology's level; True where the code is known.
     A code that would match with its leading zeros restored says so (Excel turns 0288 into 288)."""
     ok = t["unit_code"].isin(registry)
-    for d in t[~ok & (t["unit_code"] != "")].to_dict("records"):
+    for d in col.each(file, "unit_code", t[~ok & (t["unit_code"] != "")]):
         code = d["unit_code"]
         hint = zero_hint(code, registry)
         en = f" — did Excel drop a leading zero? {hint} exists" if hint else ""
@@ -110,7 +110,7 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: Collecto
     ok = _unit_codes(t, file, m, registry, col, f", so it cannot be scored by {m.id}",
                      f" nên không chấm được theo {m.id}")
     crit_ok = t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
-    for d in t[~crit_ok].to_dict("records"):
+    for d in col.each(file, "criterion_code", t[~crit_ok]):
         c = d["criterion_code"]
         why = (f"is a {leaves[c].source} criterion: its points are computed, not appraised" if c in leaves
                else "is not a criterion with points of its own in the methodology" if c else "is empty")
@@ -122,14 +122,15 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: Collecto
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
     for name, values in (("appraised_points", appraised), ("self_points", self_pts)):
         over = values > maxima + 1e-9
-        for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
+        for d in col.each(file, name, t[over]):
+            mx = leaves[d["criterion_code"]].max_points
             col.add(file, d["_row"], d["unit_code"], name, d[name],
                     f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
                     vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
     # a warning, not an error: the council cut a unit's own score by more than half the maximum (and 1 point)
     gap = self_pts - appraised
     far = (gap >= 1.0) & (gap > 0.5 * maxima)
-    for d, g in zip(t[far].to_dict("records"), gap[far], strict=True):
+    for d, g in zip(col.each(file, "self_points", t[far], "warning"), gap[far], strict=False):
         col.add(file, d["_row"], d["unit_code"], "self_points", d["self_points"],
                 f"self-assessed {d['self_points']} but appraised {d['appraised_points']} ({g:g} points apart): "
                 "check that the evidence and the appraisal minutes agree", severity="warning",
@@ -149,7 +150,7 @@ def check_survey_scores(t, file, m: Methodology, scored, col: Collector) -> pd.D
     leaves = {lf.code: lf for lf in m.leaves() if lf.source == "survey" and not lf.criterion.questions}
     ok = _unit_codes(t, file, m, set(scored["unit_code"]), col)
     crit_ok = t["criterion_code"].isin(leaves)
-    for d in t[~crit_ok].to_dict("records"):
+    for d in col.each(file, "criterion_code", t[~crit_ok]):
         c = d["criterion_code"]
         col.add(file, d["_row"], d["unit_code"], "criterion_code", c,
                 f"is not a survey criterion of {m.id} scored from delivered points (one without `questions`)"
@@ -159,7 +160,8 @@ def check_survey_scores(t, file, m: Methodology, scored, col: Collector) -> pd.D
     points = parse_numbers(t, "points", file, col, required=True)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
     over = points > maxima + 1e-9
-    for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
+    for d in col.each(file, "points", t[over]):
+        mx = leaves[d["criterion_code"]].max_points
         col.add(file, d["_row"], d["unit_code"], "points", d["points"],
                 f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
                 vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
@@ -200,7 +202,7 @@ def check_survey(t, file, m: Methodology, scored, col: Collector) -> pd.DataFram
     in_scale = pd.Series([pd.isna(a) or int(a) in scale_of.get(q, set())
                           for a, q in zip(answers, t["question_code"], strict=True)], index=t.index)
     bad = ~in_scale & ~unused
-    for d in t[bad].to_dict("records"):
+    for d in col.each(file, "answer", t[bad]):
         col.add(file, d["_row"], d["unit_code"], "answer", d["answer"],
                 f"is not on the scale of question {d['question_code']} "
                 f"({', '.join(str(k) for k in sorted(scale_of[d['question_code']]))}, or empty for no answer)",
@@ -424,7 +426,7 @@ def check_inputs(inputs) -> Checked:
     """Check and type every table of an `Inputs` bundle (tasks.ingest.Inputs)."""
     m = inputs.methodology
     col = Collector()
-    col.items.extend(getattr(inputs, "notes", []))
+    col.extend(getattr(inputs, "notes", []))
     tables = inputs.tables
     units = check_units(tables["units"].frame, tables["units"].file, m, col)
     scored = units[units["level"] == m.level]
@@ -457,15 +459,14 @@ def check_inputs(inputs) -> Checked:
     counts = {}
     for table in tables.values():
         if table.rows_read is None:  # cells refused while reading (hidden characters)
-            col.items.extend(table.problems)
+            col.extend(table.problems)
     for table in tables.values():
         if table.rows_read is not None:  # raw dossiers: checked row by row in DuckDB, counted there
-            col.items.extend(table.problems)
+            col.extend(table.problems)
             counts[table.file] = {"rows_read": table.rows_read, "rows_rejected": table.rows_rejected,
                                   "rows_accepted": table.rows_read - table.rows_rejected}
             continue
-        rejected_rows = {p["row"] for p in col.items if p["file"] == table.file and p["row"]
-                         and p["severity"] == "error"}
+        rejected_rows = col.rejected.get(table.file, set())
         counts[table.file] = {"rows_read": len(table.frame), "rows_rejected": len(rejected_rows),
                               "rows_accepted": len(table.frame) - len(rejected_rows)}
     return Checked(units=units, appraisal=typed["self_assessment"], answers=typed["survey_responses"],

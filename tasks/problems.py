@@ -22,23 +22,71 @@ class InputError(ValueError):
 
 
 class Collector:
-    """Problem rows as errors.csv holds them, each with an English and a Vietnamese sentence."""
+    """Problem rows as errors.csv holds them, each with an English and a Vietnamese sentence.
 
-    def __init__(self):
-        self.items: list[dict] = []
+    Bounded: it keeps the first PROBLEMS_PER_COLUMN problems of each file, column and severity and counts the
+    rest (a million junk rows must cost a count, not a million rows of text); every rejected row is still
+    remembered, so the rows-rejected figures stay exact."""
+
+    def __init__(self, per: int | None = None):
+        self.per = PROBLEMS_PER_COLUMN if per is None else per
+        self.kept: list[dict] = []
+        self.counts: dict[tuple, int] = {}  # problems offered to _keep, per file, column and severity
+        self.skipped: dict[tuple, int] = {}  # problems `each` counted without wording them
+        self.rejected: dict[str, set[int]] = {}
+
+    @property
+    def items(self) -> list[dict]:
+        """The problems kept, then one line per file, column and severity counting those left out."""
+        totals = {k: n + self.skipped.get(k, 0) for k, n in self.counts.items()}
+        totals.update({k: n for k, n in self.skipped.items() if k not in totals})
+        return self.kept + [_more_line(file, column, severity, n, self.per)
+                            for (file, column, severity), n in totals.items() if n > self.per]
+
+    def extend(self, problems: list[dict]) -> None:
+        for p in problems:
+            self._keep(p)
+
+    def _keep(self, p: dict) -> None:
+        key = (p["file"], p["column"], p["severity"])
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if p["severity"] == "error" and p.get("row"):
+            self.rejected.setdefault(p["file"], set()).add(int(p["row"]))
+        if self.counts[key] <= self.per:
+            self.kept.append(p)
 
     def add(self, file, row, unit_code, column, value, problem, severity="error", *, vi: str):
         """One problem: `problem` in English, `vi` the same sentence in Vietnamese (both are required)."""
-        self.items.append({"file": file, "row": None if row in (None, 0) else int(row),
-                           "unit_code": unit_code or "", "column": column, "value": "" if value is None
-                           else str(value), "problem": problem, "severity": severity, "problem_vi": vi,
-                           "check": "pandas"})
+        self._keep({"file": file, "row": None if row in (None, 0) else int(row),
+                    "unit_code": unit_code or "", "column": column, "value": "" if value is None
+                    else str(value), "problem": problem, "severity": severity, "problem_vi": vi,
+                    "check": "pandas"})
+
+    def each(self, file: str, column: str, rows: pd.DataFrame, severity: str = "error"):
+        """The records of `rows` a check should word one by one: as many as there is room for; the others are
+        counted (and remembered as rejected) without being looked at."""
+        key = (file, column, severity)
+        room = max(0, self.per - self.counts.get(key, 0) - self.skipped.get(key, 0))
+        if len(rows) > room:
+            rest = rows.iloc[room:]
+            self.skipped[key] = self.skipped.get(key, 0) + len(rest)
+            if severity == "error" and "_row" in rest:
+                self.rejected.setdefault(file, set()).update(int(r) for r in rest["_row"] if r)
+        return rows.iloc[:room].to_dict("records")
 
     def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
                  unit_col: str = "unit_code", *, vi: str):
-        for d in rows.to_dict("records"):
+        for d in self.each(file, column, rows, severity):
             self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity,
                      vi=vi)
+
+
+def _more_line(file: str, column: str, severity: str, n: int, per: int) -> dict:
+    return {"file": file, "row": None, "unit_code": "", "column": column, "value": f"+{n - per}",
+            "problem": f"… and {n - per} more problem(s) in column {column} of this file ({n} in all; "
+                       f"the first {per} are listed)", "severity": severity,
+            "problem_vi": f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; liệt kê {per} lỗi đầu)",
+            "check": "capped"}
 
 
 def parse_numbers(table: pd.DataFrame, column: str, file: str, col: Collector, *, required: bool,
@@ -47,7 +95,7 @@ def parse_numbers(table: pd.DataFrame, column: str, file: str, col: Collector, *
     text = table[column].astype(str)
     values = pd.to_numeric(text.where(text != ""), errors="coerce")
     bad = (text != "") & values.isna()
-    for d in table[bad].to_dict("records"):
+    for d in col.each(file, column, table[bad]):
         hint = " (use '.' as the decimal separator)" if _DECIMAL_COMMA.match(d[column]) else ""
         hint_vi = " (dùng dấu '.' để ngăn cách phần thập phân)" if hint else ""
         col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}",
@@ -72,19 +120,8 @@ PROBLEMS_PER_COLUMN = 200
 
 
 def cap_problems(problems: list[dict], per: int = PROBLEMS_PER_COLUMN) -> list[dict]:
-    """The first `per` problems of each file, column and severity, and one line counting the rest."""
-    seen: dict[tuple, int] = {}
-    out = []
-    for p in problems:
-        key = (p["file"], p["column"], p["severity"])
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] <= per:
-            out.append(p)
-    for (file, column, severity), n in seen.items():
-        if n > per:
-            out.append({"file": file, "row": None, "unit_code": "", "column": column, "value": f"+{n - per}",
-                        "problem": f"… and {n - per} more problem(s) in column {column} of this file ({n} in all; "
-                                   f"the first {per} are listed)", "severity": severity,
-                        "problem_vi": f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; "
-                                      f"liệt kê {per} lỗi đầu)", "check": "capped"})
-    return out
+    """The first `per` problems of each file, column and severity, and one line counting the rest (count lines
+    already in `problems` are kept as they are)."""
+    col = Collector(per)
+    col.extend([p for p in problems if p.get("check") != "capped"])
+    return col.items + [p for p in problems if p.get("check") == "capped"]
