@@ -68,8 +68,19 @@ def zero_hint(code: str, registry: set[str]) -> str:
     return found[0] if len(found) == 1 else ""
 
 
+def above_maximum(t: pd.DataFrame, values: pd.Series, maxima: pd.Series, column: str, file: str,
+                  col: Collector) -> pd.Series:
+    """Cells above their criterion's maximum, each named with the criterion and the maximum; True where above."""
+    over = values > maxima + 1e-9
+    for d, mx in zip(col.each(file, column, t[over]), maxima[over], strict=False):
+        col.add(file, d["_row"], d["unit_code"], column, d[column],
+                f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
+                vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
+    return over
+
+
 def _unit_codes(t: pd.DataFrame, file: str, m: Methodology, registry: set[str], col: Collector,
-                en_more: str = "", vi_more: str = "", *, everyone: set[str] | None = None) -> pd.Series:
+                en_more: str = "", vi_more: str = "") -> pd.Series:
     """Report codes that are empty or not a unit of the methodology's level; True where the code is known.
     A code that would match with its leading zeros restored says so (Excel turns 0288 into 288)."""
     ok = t["unit_code"].isin(registry)
@@ -121,12 +132,7 @@ def check_appraisal(t, file, m: Methodology, scored: pd.DataFrame, col: Collecto
     self_pts = parse_numbers(t, "self_points", file, col, required=False)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
     for name, values in (("appraised_points", appraised), ("self_points", self_pts)):
-        over = values > maxima + 1e-9
-        for d in col.each(file, name, t[over]):
-            mx = leaves[d["criterion_code"]].max_points
-            col.add(file, d["_row"], d["unit_code"], name, d[name],
-                    f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
-                    vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
+        above_maximum(t, values, maxima, name, file, col)
     # a warning, not an error: the council cut a unit's own score by more than half the maximum (and 1 point)
     gap = self_pts - appraised
     far = (gap >= 1.0) & (gap > 0.5 * maxima)
@@ -159,12 +165,7 @@ def check_survey_scores(t, file, m: Methodology, scored, col: Collector) -> pd.D
                    "(tiêu chí không có `questions`)" if c else "bị trống")
     points = parse_numbers(t, "points", file, col, required=True)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else float("nan"))
-    over = points > maxima + 1e-9
-    for d in col.each(file, "points", t[over]):
-        mx = leaves[d["criterion_code"]].max_points
-        col.add(file, d["_row"], d["unit_code"], "points", d["points"],
-                f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
-                vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
+    over = above_maximum(t, points, maxima, "points", file, col)
     valid = ok & crit_ok & points.notna() & ~over
     valid &= _duplicates(t, ["unit_code", "criterion_code"], file, col, "survey points")
     _coverage(t, file, scored, list(leaves), col, "survey points", "điểm điều tra")
@@ -458,11 +459,8 @@ def check_inputs(inputs) -> Checked:
         lineage = check_lineage(ln.frame, ln.file, set(scored["unit_code"]), previous, col)
     counts = {}
     for table in tables.values():
-        if table.rows_read is None:  # cells refused while reading (hidden characters)
-            col.extend(table.problems)
-    for table in tables.values():
+        col.extend(table.problems)  # found while reading: hidden characters; raw dossiers' own rules
         if table.rows_read is not None:  # raw dossiers: checked row by row in DuckDB, counted there
-            col.extend(table.problems)
             counts[table.file] = {"rows_read": table.rows_read, "rows_rejected": table.rows_rejected,
                                   "rows_accepted": table.rows_read - table.rows_rejected}
             continue

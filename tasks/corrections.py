@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from tasks.checks import above_maximum
 from tasks.methodology import Methodology
 from tasks.problems import Collector, parse_numbers
 
@@ -43,11 +44,7 @@ def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.Data
                  vi="không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí")
     values = parse_numbers(t, "new_value", file, col, required=True, minimum=0)
     maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else math.inf)
-    over = sa_rows & (values > maxima + 1e-9)
-    for d, mx in zip(t[over].to_dict("records"), maxima[over], strict=True):
-        col.add(file, d["_row"], d["unit_code"], "new_value", d["new_value"],
-                f"is above the maximum {mx:g} of criterion {d['criterion_code']}",
-                vi=f"vượt điểm tối đa {mx:g} của tiêu chí {d['criterion_code']}")
+    over = above_maximum(t, values.where(sa_rows), maxima, "new_value", file, col)
     dup = t.duplicated(["unit_code", "criterion_code", "column"], keep=False)
     col.add_rows(file, t[dup], "criterion_code", "is corrected twice in the same file: keep one row",
                  vi="bị đính chính hai lần trong cùng tệp: chỉ giữ một dòng")

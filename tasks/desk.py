@@ -9,7 +9,7 @@ import pandas as pd
 
 from tasks.methodology import Methodology
 from tasks.numbers import format_number
-from tasks.text import vi_sort_key
+from tasks.text import unit_labels, vi_sort_key
 
 #: rows per rank-interval chart: a long group is split into charts that each fit a page
 ROWS_PER_CHART = 45
@@ -90,20 +90,13 @@ def interval_charts(rows: pd.DataFrame, n: int, width: int = 680, label_w: int =
     return charts
 
 
-def _labels(results: pd.DataFrame) -> pd.Series:
-    """A unit's name, with its code where the name repeats (three 'Xã Hồng Phong' in one table)."""
-    names = results["unit_name"]
-    twice = names.duplicated(keep=False)
-    return names.where(~twice, names + " (" + results["unit_code"] + ")")
-
-
 def robustness_context(m: Methodology, index: dict, results: pd.DataFrame, table: pd.DataFrame,
                        sens: pd.DataFrame, corr: pd.DataFrame, flags: list[dict], params: dict,
                        lang: str) -> dict:
     L = LABELS[lang]
     d = m.decimals
     res = results.set_index("unit_code")
-    t = table.assign(label=table["unit_code"].map(_labels(results).set_axis(results["unit_code"])),
+    t = table.assign(label=table["unit_code"].map(unit_labels(results["unit_code"], results["unit_name"])),
                      group=table["unit_code"].map(res["group"]))
     band_cols = [f"p_{b.code}" for b in m.bands]
     band_name = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
@@ -153,7 +146,8 @@ def whatif_context(m_before: Methodology, m_after: Methodology, index: dict, tab
 
     L = LABELS[lang]
     d = m_after.decimals
-    t = table.assign(label=_labels(table), change=table["rank_before"] - table["rank_after"])
+    t = table.assign(label=table["unit_code"].map(unit_labels(table["unit_code"], table["unit_name"])),
+                     change=table["rank_before"] - table["rank_after"])
     groups = []
     for g, rows in t.groupby("group", sort=False):
         movers = rows.reindex(rows["change"].abs().sort_values(ascending=False, kind="stable").index).head(most)

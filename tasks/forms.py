@@ -16,13 +16,13 @@ problem names the workbook, sheet, cell, unit and criterion, in Vietnamese and E
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from tasks.methodology import Methodology
+from tasks.text import DECIMAL_COMMA
 
 STAGES = ("self", "appraisal")
 HIDDEN = "_parindex"
@@ -39,7 +39,6 @@ NAMES = [c[0] for c in COLUMNS]
 #: the cells each stage fills
 FILLED = {"self": ("self_points", "evidence", "note"), "appraisal": ("appraised_points", "council_note")}
 LABEL_ROW, HEADER_ROW, FIRST_ROW = 6, 7, 8
-_DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d+)$")
 
 
 def _col(name: str) -> str:
@@ -57,7 +56,7 @@ def write_form(path: Path, m: Methodology, unit: dict, province: str, stage: str
     from openpyxl.worksheet.datavalidation import DataValidation
 
     leaves = [lf for lf in m.leaves() if lf.source == "appraisal"]
-    names = {c.code: c.name.vi for f in m.fields for c in _walk(f.criteria)}
+    names = m.names("vi")
     wb = Workbook()
     ws = wb.active
     ws.title = FIRST_SHEET[stage]
@@ -146,12 +145,6 @@ def write_form(path: Path, m: Methodology, unit: dict, province: str, stage: str
     wb.save(path)
 
 
-def _walk(criteria):
-    for c in criteria:
-        yield c
-        yield from _walk(c.criteria or ())
-
-
 def _summary_sheet(wb, m: Methodology, leaves, last: int) -> None:
     from openpyxl.styles import Font
 
@@ -238,7 +231,7 @@ def read_number(value) -> tuple[float | None, bool]:
     if isinstance(value, int | float):
         return float(value), True
     text = str(value).strip()
-    text = _DECIMAL_COMMA.sub(r"\1.\2", text)
+    text = DECIMAL_COMMA.sub(r"\1.\2", text)
     try:
         return float(text), True
     except ValueError:

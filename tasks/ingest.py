@@ -31,7 +31,7 @@ from tasks.methodology import (
 )
 from tasks.problems import InputError
 from tasks.schema import TABLES
-from tasks.text import month_of, nfc
+from tasks.text import DECIMAL_COMMA, month_of, nfc
 
 #: the bundled methodologies and province settings
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -221,7 +221,6 @@ def sniff_separator(text: str) -> str:
     return best if counts[best] else ","
 
 
-_DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d+)$")
 #: control characters (tab, line breaks allowed) and the bidirectional controls that reverse a name on a page
 _HIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
 #: bounds on a table file: far above any province's data (the national sample's largest table is ~70 MB of
@@ -279,7 +278,7 @@ def read_table(path: Path, name: str) -> Table:
         df[col] = df[col].map(nfc) if df[col].dtype == object or str(df[col].dtype) == "str" else df[col]
     if separator != ",":
         for col in _numeric_columns(name, df.columns):
-            df[col] = df[col].str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
+            df[col] = df[col].str.replace(DECIMAL_COMMA, r"\1.\2", regex=True)
     for col in df.columns:
         if TABLES[name].kind(col) == "month":
             df[col] = df[col].map(month_of)

@@ -154,6 +154,20 @@ class Methodology(_Frozen):
                 needs.setdefault("dossier_stats", f"dossier criterion {c.code} ({c.metric})")
         return needs
 
+    def names(self, lang: str) -> dict[str, str]:
+        """code -> name in `lang` of every field and criterion, sub-criteria included."""
+        out: dict[str, str] = {}
+
+        def walk(criteria) -> None:
+            for c in criteria:
+                out[c.code] = c.name.get(lang)
+                walk(c.criteria or ())
+
+        for f in self.fields:
+            out[f.code] = f.name.get(lang)
+            walk(f.criteria)
+        return out
+
     def field_codes(self) -> list[str]:
         return [f.code for f in self.fields]
 

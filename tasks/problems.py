@@ -4,13 +4,12 @@ cannot be read at all. Everything that reports a problem to a user uses these.""
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
+
+from tasks.text import DECIMAL_COMMA
 
 #: validation/errors.csv; `problem` is English, `problem_vi` Vietnamese; `check` names the rule that fired
 PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity", "problem_vi", "check"]
-_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 
 
 class InputError(ValueError):
@@ -96,7 +95,7 @@ def parse_numbers(table: pd.DataFrame, column: str, file: str, col: Collector, *
     values = pd.to_numeric(text.where(text != ""), errors="coerce")
     bad = (text != "") & values.isna()
     for d in col.each(file, column, table[bad]):
-        hint = " (use '.' as the decimal separator)" if _DECIMAL_COMMA.match(d[column]) else ""
+        hint = " (use '.' as the decimal separator)" if DECIMAL_COMMA.match(d[column]) else ""
         hint_vi = " (dùng dấu '.' để ngăn cách phần thập phân)" if hint else ""
         col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}",
                 vi=f"không phải là số{hint_vi}")

@@ -514,8 +514,7 @@ def deduction_rows(m: Methodology, computed, lang: str) -> list[dict]:
     ded = computed.checked.deductions
     if ded is None or not len(ded):
         return []
-    names = {c.code: c.name.get(lang) for f in m.fields for c in _walk_criteria(f.criteria)}
-    names.update({f.code: f.name.get(lang) for f in m.fields})
+    names = m.names(lang)
     labels = unit_labels(computed.ranked["unit_code"], computed.ranked["unit_name"])
     rows = []
     for r in ded.sort_values(["unit_code"], kind="stable").to_dict("records"):
@@ -526,11 +525,6 @@ def deduction_rows(m: Methodology, computed, lang: str) -> list[dict]:
                      "reason": r.get("reason", "") or ""})
     return rows
 
-
-def _walk_criteria(criteria):
-    for c in criteria:
-        yield c
-        yield from _walk_criteria(c.criteria or ())
 
 
 SOURCE_VI = {"appraisal": "Thẩm định", "survey": "Điều tra XHH", "dossier": "Số liệu hồ sơ"}

@@ -6,6 +6,8 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
+#: a number written with a decimal comma (1,5): Excel under a Vietnamese locale; groups: whole and fraction
+DECIMAL_COMMA = re.compile(r"^(-?\d+),(\d+)$")
 
 # Vietnamese alphabet order (a ă â b c d đ e ê g h i k l m n o ô ơ p q r s t u ư v x y); tones sort after the
 # letter, in the order: none, grave (huyền), hook (hỏi), tilde (ngã), acute (sắc), dot (nặng).
