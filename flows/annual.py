@@ -124,15 +124,13 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     if changes is not None:
         sheets["changes"] = changes
     render.write_xlsx(staging / "results.xlsx", sheets, m.decimals, titles)
-    pairs = []
+    when = run.get("report_date", run["started_at"])
     for lang in ("vi", "en"):
         context = report.build_context(m, bundle.index, computed, run, lang, changes)
-        html = render.render_html(context)
-        (staging / f"report.{lang}.html").write_text(html, encoding="utf-8")
-        pairs.append((staging / f"report.{lang}.html", staging / f"report.{lang}.pdf"))
+        (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
+        render.pdf("report.typ", context, staging / f"report.{lang}.pdf", when=when)
         if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
             unit_context = {**context, "units": report.unit_cards(m, computed, lang, context["cards"])}
-    render.render_pdfs(pairs, workers=workers)
     if unit_pdfs:
         render.render_unit_pdfs(unit_context, staging / "units", workers=workers)
 

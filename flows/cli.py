@@ -1,7 +1,7 @@
 """`parindex`: the command-line shell over the flows (sample, run, rerun, demo).
 
 Exit status: 0 published; 2 the inputs failed validation (errors in DIR/validation/errors.csv); 1 otherwise.
-Heavy imports (Prefect, pandas, WeasyPrint) happen inside the commands so that `--help` answers at once.
+Heavy imports (Prefect, pandas, Great Expectations, Typst) happen inside the commands so that `--help` answers at once.
 """
 
 from __future__ import annotations

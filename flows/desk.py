@@ -37,7 +37,7 @@ def _reports(out: Path, stem: str, template: str, contexts: dict[str, dict]) -> 
     for lang, ctx in contexts.items():
         html = render.render_html(ctx, template=template)
         (out / f"{stem}.{lang}.html").write_text(html, encoding="utf-8")
-        render.html_to_pdf(html, out / f"{stem}.{lang}.pdf")
+        render.pdf(template.replace(".html.jinja", ".typ"), ctx, out / f"{stem}.{lang}.pdf")
 
 
 @flow(name="parindex-robustness")

@@ -1,35 +1,26 @@
 """Edge module: write the publication's files — CSV, JSON, XLSX, and the report as HTML (Jinja2) and PDF
-(WeasyPrint), the unit scorecards (tasks.scorecard) — from the computed tables and the view-model of
+(Typst, tasks.typeset), the unit scorecards (tasks.scorecard) — from the computed tables and the view-model of
 tasks.report."""
 
 from __future__ import annotations
 
 import gc
 import json
-import logging
 import math
 import os
 import pickle
 import select
 import sys
 import traceback
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
+from tasks.typeset import typeset
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-class _DropHarfBuzzNotice(logging.Filter):
-    """WeasyPrint notes on every PDF that it subsets fonts with fontTools (Debian 12 has no harfbuzz-subset
-    it accepts): true and harmless, and it drowns real warnings such as a CSS error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "HarfBuzz-Subset" not in record.getMessage()
-
-
-logging.getLogger("weasyprint").addFilter(_DropHarfBuzzNotice())
 #: a text cell starting with one of these is a formula to a spreadsheet (CSV injection): written with a `'`
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -52,41 +43,10 @@ def render_html(context: dict, template: str = "report.html.jinja") -> str:
     return _jinja_env().get_template(template).render(css=css, **context)
 
 
-@contextmanager
-def collector_paused():
-    """Python's cyclic garbage collector paused while WeasyPrint lays out and writes a document, then one
-    collection. WeasyPrint makes millions of small objects, many in reference cycles, so the collector runs
-    thousands of times over them and over everything else the process holds: the commune report took
-    4.8 s, and 6.1 s by the third report in the same process; paused, 3.5 s + 0.4 s for the collection
-    afterwards, every time (same peak memory). For a PDF made in this process (html_to_pdf, and every PDF
-    where fork is missing); _in_children does better."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-        gc.collect()
-
-
-def _write_pdf(html: str, pdf_path: Path) -> None:
-    from weasyprint import HTML
-
-    # the bundled fonts are already a Vietnamese subset: embedding them whole is faster than re-subsetting
-    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(pdf_path, full_fonts=True)
-
-
-def html_to_pdf(html: str, pdf_path: Path) -> None:
-    """One PDF in this process (render_pdfs makes the report's in child processes)."""
-    with collector_paused():
-        _write_pdf(html, pdf_path)
-
-
-def _pdf_job(args: tuple[str, str]) -> str:
-    html_path, pdf_path = args
-    _write_pdf(Path(html_path).read_text(encoding="utf-8"), Path(pdf_path))
-    return pdf_path
+def pdf(template: str, context: dict, pdf_path: Path, when=None) -> Path:
+    """A PDF typeset by Typst from the same view-model the HTML shows (tasks.typeset); `when`, the document's
+    date (the announcement date), is its creation date, so the bytes depend on the data only."""
+    return typeset(template, context, pdf_path, when=when)
 
 
 class ChildFailed(RuntimeError):
@@ -94,7 +54,7 @@ class ChildFailed(RuntimeError):
 
 
 def _child(fn, job, out_fd: int) -> None:
-    """In a forked child: run the job with the collector off, send back (ok, result or traceback), and leave
+    """In a forked child: run the job with the garbage collector off, send back (ok, result or traceback), and leave
     with os._exit — no interpreter teardown, no collection: the OS takes the memory back at once."""
     status = 0
     try:
@@ -112,14 +72,10 @@ def _child(fn, job, out_fd: int) -> None:
 
 def _in_children(fn, jobs: list, workers: int) -> list:
     """`fn` over `jobs`, each in a child process forked from this one, up to `workers` at a time; the results
-    in the order of `jobs`. Why children even with one worker (inside a Dask worker): a WeasyPrint document
-    leaves ~560,000 objects in reference cycles that the garbage collector needs 0.4 s to find after every
-    report, and more the bigger the process; a child that exits skips that (2.8 s instead of 3.3 s for a
-    commune report in a process holding a worker's heap). Where fork is missing (Windows), in this process.
+    in the order of `jobs` (the unit scorecards). Where fork is missing (Windows), in this process.
     Raises ChildFailed with the child's traceback when a job fails, after the other children finish."""
     if not hasattr(os, "fork"):
-        with collector_paused():
-            return [fn(job) for job in jobs]
+        return [fn(job) for job in jobs]
     results: list = [None] * len(jobs)
     failures: list[str] = []
     pending = list(enumerate(jobs))
@@ -153,13 +109,6 @@ def _in_children(fn, jobs: list, workers: int) -> list:
     if failures:
         raise ChildFailed(failures[0])
     return results
-
-
-def render_pdfs(pairs: list[tuple[Path, Path]], workers: int = 2) -> None:
-    """HTML files to PDF files, one child process per file, up to `workers` at a time."""
-    import weasyprint  # noqa: F401 — imported once here and inherited by every child (0.35 s each otherwise)
-
-    _in_children(_pdf_job, [(str(h), str(p)) for h, p in pairs], workers)
 
 
 def _cards_job(args: tuple[dict, list[tuple[dict, str]]]) -> list[str]:

@@ -255,7 +255,6 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         cells = []
         for f in m.fields:
             pct = getattr(r, f"{f.code}_pct")
-            # one text run per cell: a second element per cell cost WeasyPrint 2.6 s on the 207-commune table
             cells.append({"text": f"{fmt(pct)} ({getattr(r, f'{f.code}_rank')})", "heat": _heat(pct)})
         field_rows.append({"unit_name": r.unit_name, "group": r.group, "cells": cells})
 

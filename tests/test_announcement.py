@@ -6,6 +6,7 @@ signature block. Read back from the PDFs `parindex run` writes."""
 import pytest
 from pypdf import PdfReader
 
+from tests.helpers import ink_outside_printable, outside_printable
 from tests.test_cli import parindex
 
 pytestmark = pytest.mark.xdist_group("cli")
@@ -73,3 +74,10 @@ def test_one_command_publishes_a_provinces_year(tmp_path):
         assert (tmp_path / "out" / level / "results.csv").is_file(), level
     assert not (tmp_path / "out" / "department" / "results.csv").exists()
     assert (tmp_path / "out" / "department" / "validation" / "errors.csv").is_file()
+
+
+def test_every_page_of_both_reports_stays_within_the_printable_area(draft_and_final):
+    for folder in draft_and_final:
+        for pdf in ("report.vi.pdf", "report.en.pdf"):
+            assert outside_printable(folder / pdf) == [], (folder.name, pdf)
+            assert ink_outside_printable(folder / pdf) == [], (folder.name, pdf)

@@ -1,4 +1,4 @@
-"""Convention test: the pure modules stay pure (no Prefect, SQLAlchemy, GX, Jinja2 or WeasyPrint), and
+"""Convention test: the pure modules stay pure (no Prefect, SQLAlchemy, GX, Jinja2 or Typst), and
 nothing in tasks/ imports Prefect (flows/ wraps the plain functions)."""
 
 import ast
@@ -9,7 +9,7 @@ from tests.conftest import REPO
 
 PURE = ["schema", "problems", "methodology", "numbers", "text", "checks", "scoring", "ranking", "lineage",
         "compute", "report", "corrections", "robustness", "desk"]
-HEAVY = {"prefect", "sqlalchemy", "great_expectations", "jinja2", "weasyprint", "alembic"}
+HEAVY = {"prefect", "sqlalchemy", "great_expectations", "jinja2", "typst", "alembic"}
 
 
 def _imports(path) -> set[str]:

@@ -12,7 +12,7 @@ import yaml
 
 from tasks import robustness as rb
 from tests.conftest import MINI
-from tests.helpers import compute_folder, edit_csv
+from tests.helpers import compute_folder, edit_csv, ink_outside_printable, outside_printable
 
 pytestmark = pytest.mark.flow
 
@@ -45,6 +45,9 @@ def test_robustness_writes_intervals_and_the_same_seed_gives_the_same_bytes(publ
     # U05 has every point there is: 100 % whatever the weights or the survey sample
     assert t.loc["U05", ["index_p05", "index_p95"]].tolist() == [100.0, 100.0] and t.loc["U05", "p_A"] == 1.0
     assert (tmp_path / "a" / "robustness.vi.pdf").read_bytes()[:5] == b"%PDF-"
+    for lang in ("vi", "en"):
+        assert outside_printable(tmp_path / "a" / f"robustness.{lang}.pdf") == []
+        assert ink_outside_printable(tmp_path / "a" / f"robustness.{lang}.pdf") == []
     robustness(from_dir=str(published_mini), out=str(tmp_path / "c"), replicates=300, seed=8)
     assert (tmp_path / "c" / "robustness.csv").read_bytes() != (tmp_path / "a" / "robustness.csv").read_bytes()
 

@@ -1,5 +1,5 @@
 """Output paths not covered elsewhere: raw dossiers as CSV or Parquet give the same results; hostile text in
-unit names and notes stays inert in HTML and Excel; the garbage collector pause around WeasyPrint."""
+unit names and notes stays inert in HTML and Excel; scorecards made in child processes."""
 
 import gc
 import shutil
@@ -49,25 +49,6 @@ def test_hostile_text_is_escaped_in_html_and_not_a_formula_in_excel(mini, tmp_pa
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
 
 
-def test_the_garbage_collector_is_paused_only_while_a_pdf_is_made(tmp_path):
-    assert gc.isenabled()
-    with render.collector_paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), render.collector_paused():
-        raise RuntimeError("a layout error")
-    assert gc.isenabled()  # back on after a failure too
-    gc.disable()
-    try:
-        with render.collector_paused():
-            pass
-        assert not gc.isenabled()  # a caller that paused it keeps it paused
-    finally:
-        gc.enable()
-    render.html_to_pdf("<html><body><p>Xã Chi Lăng Bắc 89,53</p></body></html>", tmp_path / "t.pdf")
-    assert gc.isenabled() and (tmp_path / "t.pdf").read_bytes().startswith(b"%PDF")
-
-
 def _pid_of(job):
     import os
     import time
@@ -80,7 +61,7 @@ def _broken(job):
     raise ValueError(f"cannot write {job}")
 
 
-def test_pdfs_are_made_in_child_processes_and_their_errors_come_back(tmp_path):
+def test_scorecards_are_made_in_child_processes_and_their_errors_come_back(tmp_path):
     import os
 
     jobs = [("a", 0.3), ("b", 0.0), ("c", 0.1)]
@@ -90,9 +71,3 @@ def test_pdfs_are_made_in_child_processes_and_their_errors_come_back(tmp_path):
     assert not any(enabled for _, _, enabled in done) and gc.isenabled()  # collector off only in the children
     with pytest.raises(render.ChildFailed, match=r"ValueError: cannot write units/x\.pdf"):
         render._in_children(_broken, ["units/x.pdf", "units/y.pdf"], workers=1)
-    html = tmp_path / "r.html"
-    html.write_text("<html><body><p>Phường Nguyễn Trãi 92,86</p></body></html>", encoding="utf-8")
-    render.render_pdfs([(html, tmp_path / "r.pdf")], workers=1)
-    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
-    with pytest.raises(render.ChildFailed, match=r"FileNotFoundError.*missing/r\.pdf"):  # the target named
-        render.render_pdfs([(html, tmp_path / "missing" / "r.pdf")], workers=1)

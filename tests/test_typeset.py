@@ -1,0 +1,70 @@
+"""The PDF engine (tasks/typeset.py, Typst): data never becomes markup, bytes depend on the data only, and a
+template error names the template instead of printing half a document."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pypdf import PdfReader
+
+from tasks import report, typeset
+from tests.conftest import MINI
+from tests.helpers import compute_folder
+
+
+def _text(path) -> str:
+    return "\n".join(p.extract_text() for p in PdfReader(path).pages)
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    from datetime import datetime
+
+    scratch = tmp_path_factory.mktemp("ctx")
+    computed = compute_folder(MINI, scratch)
+    from tests.helpers import read_folder
+
+    bundle = read_folder(MINI, tmp_path_factory.mktemp("ctx2"))
+    run = {"version": 1, "code_version": "test", "started_at": datetime(2025, 4, 2), "files": [],
+           "inputs_sha256": "0" * 64, "draft": False}
+    return report.build_context(bundle.methodology, bundle.index, computed, run, "vi")
+
+
+@pytest.mark.parametrize("name", ["*Xã* _A_ #set page(width: 1pt) $x$ [1] <l> @r \\ `c` = h",
+                                  "Phường \"Hòa\" // not a comment", "Xã ${evil}", "= Heading"])
+def test_a_unit_name_prints_as_written_never_as_markup(context, tmp_path, name):
+    ctx = json.loads(json.dumps(context, ensure_ascii=False, default=str))
+    row = ctx["groups"][0]["rows"][0]
+    row["unit_name"] = name
+    pdf = typeset.typeset("report.typ", ctx, tmp_path / "r.pdf")
+    text = _text(pdf).replace("\n", " ")
+    assert " ".join(name.split()) in " ".join(text.split())
+    assert PdfReader(pdf).pages[0].mediabox.width == pytest.approx(595.3, abs=0.5)  # still A4
+
+
+def test_same_data_same_bytes_and_the_date_is_the_documents(context, tmp_path):
+    from datetime import datetime
+
+    when = datetime(2026, 4, 10)
+    a = typeset.typeset("report.typ", context, tmp_path / "a.pdf", when=when).read_bytes()
+    b = typeset.typeset("report.typ", context, tmp_path / "b.pdf", when=when).read_bytes()
+    assert a == b
+    assert PdfReader(tmp_path / "a.pdf").metadata.creation_date.date().isoformat() == "2026-04-10"
+    fonts = {f["/BaseFont"].split("+")[-1] for p in PdfReader(tmp_path / "a.pdf").pages
+             for f in (p["/Resources"].get("/Font") or {}).values()}
+    assert fonts and all(f.startswith("DejaVuSans") for f in fonts)  # the bundled fonts, embedded
+
+
+def test_a_template_error_is_named(tmp_path):
+    with pytest.raises(typeset.TypesetError, match=r"report\.typ"):
+        typeset.typeset("report.typ", {"L": {}}, tmp_path / "x.pdf")
+    assert not (tmp_path / "x.pdf").exists()
+
+
+def test_numpy_and_dates_in_the_view_model_are_plain_json(tmp_path):
+    import numpy as np
+
+    assert typeset._plain(np.int64(3)) == 3 and typeset._plain(float("nan")) is None
+    with pytest.raises(TypeError):
+        typeset._plain(object())
