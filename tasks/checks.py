@@ -499,11 +499,16 @@ PUBLICATION_KEYS = ("issuer", "number", "place", "signer", "signer_title", "issu
 
 
 def check_index(index: dict, col: Collector) -> None:
-    """index.yaml's own values: the province is a name, `publication:` a mapping of text."""
+    """index.yaml's own values: the province is a name, `group_names:` and `publication:` mappings of text."""
     province = index.get("province")
     if not isinstance(province, str) or not province.strip():
         col.add("index.yaml", None, "", "province", province, "must be the province's name, as text",
                 vi="phải là tên tỉnh/thành phố, dạng văn bản")
+    names = index.get("group_names")
+    if names not in (None, "") and (not isinstance(names, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in names.items())):
+        col.add("index.yaml", None, "", "group_names", "", "must map each group's name in units.csv to its English "
+                "name, as text", vi="phải ghi tên tiếng Anh (văn bản) của từng nhóm như trong units.csv")
     publication = index.get("publication")
     if publication in (None, ""):
         return

@@ -131,7 +131,8 @@ class Methodology(_Frozen):
     deductions: Deductions | None = None
     #: named answer scales, for reference by YAML anchors (`answer_points: *likert5`)
     scales: dict[str, dict[int, float]] | None = None
-    basis: str | None = None  # the decision that issued the methodology, e.g. "QĐ 892/QĐ-BNV"
+    #: the decision that issued the methodology, e.g. "QĐ 892/QĐ-BNV": text, or {vi, en} for both reports
+    basis: Text | str | None = None
     province: str | None = None
     sha256: str = ""  # of the file it was read from; filled by load_methodology
 
@@ -167,6 +168,15 @@ class Methodology(_Frozen):
             out[f.code] = f.name.get(lang)
             walk(f.criteria)
         return out
+
+    def basis_in(self, lang: str) -> str:
+        """The basis in `lang`; a basis given only as Vietnamese text is shown in the English report as it is,
+        marked as the Vietnamese original rather than passed off as a translation."""
+        if self.basis is None:
+            return ""
+        if isinstance(self.basis, Text):
+            return self.basis.get(lang)
+        return self.basis if lang == "vi" else f"{self.basis} (Vietnamese original)"
 
     def field_codes(self) -> list[str]:
         return [f.code for f in self.fields]

@@ -39,12 +39,18 @@ def publish(value: float, decimals: int) -> float:
     return float(to_decimal(value, decimals))
 
 
+#: the minus sign of displayed figures (not the hyphen "-")
+MINUS = "\u2212"
+
+
 def format_number(value: float | None, decimals: int, lang: str = "vi", signed: bool = False) -> str:
-    """A figure as its readers expect it: 1.234,56 in Vietnamese, 1,234.56 in English; '' for no value."""
+    """A figure as its readers expect it: 1.234,56 in Vietnamese, 1,234.56 in English; '' for no value.
+    A negative figure takes the minus sign U+2212 (−4,20), the sign every displayed difference and deduction
+    uses, so that the report never mixes "-7,75" and "−2,00"; `signed` adds "+" to a positive one."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     d = to_decimal(value, decimals)
-    sign = "-" if d < 0 else ("+" if signed and d > 0 else "")
+    sign = MINUS if d < 0 else ("+" if signed and d > 0 else "")
     text = f"{abs(d):,.{decimals}f}"  # Decimal formatting does not round again: d is already quantized
     if lang == "vi":
         text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")

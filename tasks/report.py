@@ -193,6 +193,14 @@ def _survey_max(m: Methodology) -> float:
     return sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
 
 
+def group_name(index: dict, group: str, lang: str) -> str:
+    """A ranking group as the report in `lang` names it: units.csv's name, or in English its translation from
+    index.yaml's `group_names:` (a district's proper name needs none; "Sở, ban, ngành" does)."""
+    if lang == "vi":
+        return group
+    return str((index.get("group_names") or {}).get(group, group))
+
+
 def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                   changes: pd.DataFrame | None = None) -> dict:
     """Everything the report template shows, formatted for `lang` ('vi' or 'en'); `changes` (a rerun's
@@ -209,8 +217,9 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
 
     # groups in the order units.csv lists them; units by rank, then Vietnamese alphabetical order
     groups = []
-    for gname in dict.fromkeys(ranked["group"]):
-        g = ranked[ranked["group"] == gname].copy()
+    for group in dict.fromkeys(ranked["group"]):
+        g = ranked[ranked["group"] == group].copy()
+        gname = group_name(index, group, lang)
         g = g.assign(_name=g["unit_name"].map(vi_sort_key)).sort_values(["rank", "_name"])
         rows = []
         for r in g.itertuples(index=False):
@@ -256,7 +265,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         for f in m.fields:
             pct = getattr(r, f"{f.code}_pct")
             cells.append({"text": f"{fmt(pct)} ({getattr(r, f'{f.code}_rank')})", "heat": _heat(pct)})
-        field_rows.append({"unit_name": r.unit_name, "group": r.group, "cells": cells})
+        field_rows.append({"unit_name": r.unit_name, "group": group_name(index, r.group, lang), "cells": cells})
 
     # criteria where the province lost most points
     crit = _published_lost(computed, d)
@@ -296,7 +305,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                     "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost)}
                    for c in mine.head(3).itertuples(index=False) if c.lost > 0]
         text, css = change_text(r.rank_change, lang)
-        cards.append({"unit_code": r.unit_code, "unit_name": r.unit_name, "group": r.group,
+        cards.append({"unit_code": r.unit_code, "unit_name": r.unit_name, "group": group_name(index, r.group, lang),
                       "rank": f"{r.rank}/{r.rank_of}", "points": fmt(r.total_points), "index": fmt(r.index_pct),
                       "band": band_label[r.band], "change": text, "change_css": css,
                       "deductions": fmt(r.deduction_points), "fields": fields, "weakest": weakest,
@@ -362,7 +371,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "year": str(m.year), "level_name": LEVEL_NAMES.get(m.level, {}).get(lang, m.level),
         "version": str(run["version"]), "date": format_date(run.get("report_date", run["started_at"]), lang),
         "inputs_digest": run.get("inputs_sha256", ""),
-        "methodology_id": m.id, "methodology_sha256": m.sha256, "basis": m.basis or "",
+        "methodology_id": m.id, "methodology_sha256": m.sha256, "basis": m.basis_in(lang),
         "code_version": run["code_version"], "synthetic": bool(index.get("synthetic")),
         "draft": bool(run.get("draft")), "publication": publication_block(index.get("publication"), run, lang),
         "provenance_line": L["provenance_line"].format(digest=run.get("inputs_sha256", "")[:16], methodology=m.id,

@@ -86,6 +86,14 @@ def registry_units(p: Province) -> dict[str, pd.DataFrame]:
             "commune": communes.reset_index(drop=True)}
 
 
+#: English names of the generic ranking groups, written to index.yaml's `group_names:` for the English report
+#: (a group named after a district is a proper name and stays as it is)
+GROUP_NAMES_EN = {"Sở, ban, ngành": "Departments, boards and agencies",
+                  "Huyện, thị xã, thành phố": "Districts, towns and cities", "Cấp huyện": "Districts",
+                  "Xã, phường, đặc khu (toàn thành phố)": "Communes, wards and special zones (city-wide)",
+                  "Xã, phường, đặc khu": "Communes, wards and special zones"}
+
+
 def methodology_text(p: Province, level: str, year: int) -> str:
     """The methodology file for a level and year; the nearest year's, re-labelled, when none exists."""
     folder = CONFIG_DIR / "methodology"
@@ -289,6 +297,9 @@ def _write_folder(folder: Path, p: Province, level: str, y: int, yi: int, units:
     if lineage is not None:
         lineage.to_csv(folder / "lineage.csv", index=False)
     units.to_csv(folder / "units.csv", index=False)
+    named = {g: GROUP_NAMES_EN[g] for g in dict.fromkeys(units["group"]) if g in GROUP_NAMES_EN}
+    if named:
+        index["group_names"] = named
     make_self_assessment(m, units, q, rng).to_csv(folder / "self_assessment.csv", index=False)
     make_survey(m, units, q, rng, respondents).to_csv(folder / "survey_responses.csv", index=False)
     per_month = PROFILE[level][2]

@@ -1,10 +1,11 @@
 """The per-unit scorecard, units/<code>.pdf, drawn on a PDF canvas (ReportLab) from `report.unit_cards`.
 
-Why not WeasyPrint, which renders the announcement report: a scorecard is a fixed one-page form (a title block,
-seven key figures, a field table with a profile chart, a criteria table), the same for every unit of a level,
-and a province sends hundreds of them. WeasyPrint spends ~0.3 s on each such page (HTML parsing, the CSS cascade
-over ~450 elements, line breaking in every table cell); drawing it directly costs ~0.01 s. Measured on this
-2-core machine for the 207 communes of the sample: 31.7 s → see bench/results.md. The figures and words are the
+Why not Typst, which typesets the announcement report (tasks/typeset.py): a scorecard is a fixed form (a title
+block, seven key figures, a field table with a profile chart, a criteria table), the same for every unit of a
+level, and a province sends hundreds of them, the country thousands. The same card written as a Typst template
+took 54 ms per unit against 25 ms drawn here (114 Hải Phòng communes, one process, a warm Typst compiler,
+2026-11-30): for the 3,729 units of the national sample, ~100 s more CPU than the national run's whole budget
+allows. So two engines, each where it is fastest; both use the same fonts and the same formatted words. The
 same `unit_cards` context the HTML report uses (numbers formatted once, in tasks/report.py), the fonts are the
 report's (DejaVu Sans, Vietnamese subset, embedded), and tests read every card back (tests/test_cli.py).
 """
@@ -92,8 +93,8 @@ class Sheet:
         self.cv.setFillColor(_c(GREY))
         text, size = self.footer, 8.0
         wide = pdfmetrics.stringWidth(text, REGULAR, size)
-        if wide > WIDTH:  # a long unit name: smaller, and cut short with an ellipsis below 5 pt
-            size = max(5.0, size * WIDTH / wide)
+        if wide > WIDTH:  # a long unit name: smaller, and cut short with an ellipsis below 6.5 pt
+            size = max(6.5, size * WIDTH / wide)
             while pdfmetrics.stringWidth(text, REGULAR, size) > WIDTH:
                 text = text[:-2] + "…"
         self.cv.setFont(REGULAR, size)
@@ -250,17 +251,17 @@ def _profile(s: Sheet, chart: dict, caption: str, x: float, width: float) -> flo
         cv.setStrokeColor(_c("#dddddd"))
         cv.setLineWidth(0.5)
         cv.line(x + t["x"] * k, top - 2 * k, x + t["x"] * k, top - (h - 12) * k)
-        s.text(x + t["x"] * k, top - (h - 3) * k, t["v"], 7 * k, align="c")
+        s.text(x + t["x"] * k, top - (h - 3) * k - 2, t["v"], 6.5, align="c")
     for r in chart["rows"]:
-        s.text(x + (chart["x0"] - 4) * k, top - (r["y"] + 9) * k, r["code"], 8 * k, align="r")
+        s.text(x + (chart["x0"] - 4) * k, top - (r["y"] + 9) * k, r["code"], 7, align="r")
         cv.setFillColor(_c(BAR))
         cv.rect(x + chart["x0"] * k, top - (r["y"] + chart["row"] - 4) * k, r["w"] * k, (chart["row"] - 4) * k,
                 stroke=0, fill=1)
         cv.setStrokeColor(_c(INK))
         cv.setLineWidth(1.6 * k)
         cv.line(x + r["best"] * k, top - (r["y"] - 1) * k, x + r["best"] * k, top - (r["y"] + chart["row"] - 3) * k)
-        s.text(x + (chart["x0"] + chart["plot_w"] + 4) * k, top - (r["y"] + 9) * k, r["text"], 7.5 * k)
-    s.y = top - h * k - 2
+        s.text(x + (chart["x0"] + chart["plot_w"] + 3) * k, top - (r["y"] + 9) * k, r["text"], 6.5)
+    s.y = top - h * k - 4
     s.paragraph(caption, 7.5, x=x, width=width, ink=NOTE, align="c", space_after=0)
     used = top - s.y
     s.y = top
@@ -300,14 +301,14 @@ def draw_card(s: Sheet, u: dict, ctx: dict) -> None:
     if not s.room(60):
         s.new_page()
     s.paragraph(L["criteria"], 10, bold=True, space_after=2)
-    long = len(u["criteria"]) > 40
-    size = 5.8 if long else 6.5
+    # 7 pt, the smallest type of the report's tables; a unit with many criteria takes a second page
+    size = 7.0
     widths = [WIDTH * p for p in (0.07, 0.55, 0.13, 0.09, 0.08, 0.08)]
     head = [Cell(L["criterion"], bold=True), Cell(""), Cell(L["source"], bold=True),
             Cell(L["points"], "r", bold=True), Cell(L["max"], "r", bold=True), Cell(L["lost_short"], "r", bold=True)]
     rows = [[Cell(c["code"]), Cell(c["name"]), Cell(c["source"]), Cell(c["points"], "r", wrap=False),
              Cell(c["max"], "r", wrap=False), Cell(c["lost"], "r", wrap=False)] for c in u["criteria"]]
-    s.table(widths, head, rows, size=size, pad_y=0.3, leading=1.12 if long else 1.15,
+    s.table(widths, head, rows, size=size, pad_y=0.1, leading=1.1,
             row_bg=[LOST_BG if c["lost_css"] else None for c in u["criteria"]])
     s.y -= 6
     for line in u.get("deduction_notes", []):  # each deduction with its criterion and reason

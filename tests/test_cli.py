@@ -154,7 +154,7 @@ def test_pdf_reports_read_back_match_results(published):
                 desc = f.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"]
                 assert "/FontFile2" in desc, "font not embedded"
                 fonts.add(str(f.get_object()["/BaseFont"]))
-        assert any("PAR-Sans" in f for f in fonts)
+        assert fonts and all("DejaVuSans" in f for f in fonts)  # the bundled fonts only
         for r in results.itertuples():
             assert r.unit_name in text, r.unit_name
             assert f"{r.index_pct:.2f}".replace(".", sep) in text
@@ -309,3 +309,20 @@ def test_run_without_unit_pdfs_publishes_everything_else(published, tmp_path):
     assert not (quick / "units").exists()
     assert (quick / "results.csv").read_bytes() == (out / "results.csv").read_bytes()
     assert (quick / "report.vi.pdf").stat().st_size > 10_000
+
+
+def test_the_english_report_speaks_english_and_every_sign_is_one_minus(published):
+    """The methodology's basis and the generic group names come in English (methodology `basis: {vi, en}`,
+    index.yaml `group_names:`); negative figures carry the minus sign U+2212 in both reports, never a hyphen."""
+    import re
+
+    from pypdf import PdfReader
+
+    _, out, _ = published
+    en = " ".join(" ".join(p.extract_text() for p in PdfReader(out / "report.en.pdf").pages).split())
+    assert "Group: Districts, towns and cities" in en and "Modelled on Decision" in en
+    assert "Mô phỏng" not in en and "Huyện, thị xã, thành phố" not in en
+    for lang in ("vi", "en"):
+        text = " ".join(p.extract_text() for p in PdfReader(out / f"report.{lang}.pdf").pages)
+        assert not re.search(r"(?<![\w/.:])-\d", text), re.search(r".{30}(?<![\w/.:])-\d.{10}", text)
+        assert re.search(r"−\d", text)  # the difference columns do have negatives

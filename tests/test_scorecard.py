@@ -68,17 +68,19 @@ def test_nothing_is_drawn_past_the_margins(tmp_path):
     u["group"] = "Các phường thuộc thành phố Hải Dương, trung tâm chính trị, kinh tế và văn hóa của tỉnh"
     ctx["province"] = "Thành phố Hồ Chí Minh (gồm Bình Dương và Bà Rịa – Vũng Tàu sau sắp xếp năm 2025)"
     path = tmp_path / "wide.pdf"
-    assert scorecard.write_card(path, u, ctx) == 1
-    page = PdfReader(path).pages[0]
-    right = float(page.mediabox.width) - scorecard.RIGHT
-    frags = _fragments(page)
+    assert scorecard.write_card(path, u, ctx) == 2  # 45 criteria in 7-point type: a second page
+    pages = PdfReader(path).pages
+    right = float(pages[0].mediabox.width) - scorecard.RIGHT
+    frags = [f for page in pages for f in _fragments(page)]
     assert len(frags) > 300
     scorecard.register_fonts()
     for x, y, text, size, font in frags:
         name = scorecard.BOLD if "Bold" in font else scorecard.REGULAR
         width = pdfmetrics.stringWidth(text, name, size)
+        assert size >= 6.5 or "…" in text, (text, size)  # nothing under 6.5 pt but the provenance line
         assert scorecard.LEFT - 0.5 <= x and x + width <= right + 0.5, (text, x, width)
-        assert scorecard.BOTTOM / 2 - 1 <= y <= float(page.mediabox.height) - scorecard.TOP, (text, y)
+        assert scorecard.BOTTOM / 2 - 1 <= y <= float(pages[0].mediabox.height) - scorecard.TOP, (text, y)
+    page = pages[0]
     text = " ".join(page.extract_text().split())
     assert "Ủy ban nhân dân phường Nguyễn Trãi" in text and "Phạm Ngũ Lão" in text  # the long name, wrapped
     assert "Bà Rịa – Vũng Tàu".upper() in text and "văn hóa của tỉnh" in text and "ngày 15 tháng 4 năm 2025" in text
