@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -135,6 +136,15 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
         render.render_unit_pdfs(unit_context, staging / "units", workers=workers)
 
 
+def progress(where: str, what: str) -> None:
+    """One line per finished stage on stderr (`2024/commune · validate 4.4 s`), so that a long run — a
+    national one above all, where provinces finish in turn on the workers — is never a silent minute; the same
+    line goes to the run's Prefect log, shown in the UI. PARINDEX_QUIET=1 turns the stderr lines off."""
+    get_run_logger().info("%s · %s", where, what)
+    if os.environ.get("PARINDEX_QUIET") != "1":
+        print(f"parindex: {where} · {what}", file=sys.stderr, flush=True)
+
+
 def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
     return publishing.write_validation(out, problems, publishing.problem_summary(problems))
 
@@ -165,10 +175,13 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     stages: dict[str, float] = {}  # seconds per stage, for the benchmark
     memory: dict[str, float] = {}  # what each stage left in memory (MiB)
     clock = [time.perf_counter()]
+    where = "/".join(Path(inputs).resolve().parts[-2:])  # 2024/commune, or <province>/<level> nationally
+    progress(where, "started")
 
     def lap(name: str) -> None:
         now = time.perf_counter()
         stages[name] = round(stages.get(name, 0.0) + now - clock[0], 3)
+        progress(where, f"{name} {now - clock[0]:.1f} s")
         clock[0] = now
         memory[name] = _rss_mib()
 

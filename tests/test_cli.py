@@ -57,6 +57,8 @@ def test_help_does_not_import_the_heavy_stack():
 def test_run_writes_every_contract_output(published):
     root, out, proc = published
     assert "report.vi.pdf" in proc.stdout
+    for stage in ("started", "ingest", "validate", "score_rank", "render", "store_publish"):  # progress, as it goes
+        assert f"parindex: 2024/district · {stage}" in proc.stderr, stage
     for name in OUTPUTS:
         assert (out / name).exists(), name
     results = pd.read_csv(out / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
