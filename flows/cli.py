@@ -35,12 +35,16 @@ def _print_problems(out: Path, rows: list[dict] | None = None) -> None:
 
 def _run_guarded(fn, out: Path) -> int:
     from tasks.compute import InputsUnreadable, ValidationFailed
+    from tasks.store import StoreError
 
     try:
         fn()
         return EXIT_OK
     except (ValidationFailed, InputsUnreadable):
         _print_problems(out)
+        return EXIT_INVALID
+    except StoreError as exc:  # a database the pipeline's role may not migrate: who must, and how
+        sys.stderr.write(f"parindex: {exc}\nNothing was published; an earlier publication in {out} is unchanged.\n")
         return EXIT_INVALID
     except ValidationFailedSome as exc:
         sys.stderr.write(f"parindex: {exc}\n")
@@ -102,6 +106,26 @@ def _preflight(inputs: Path, out: Path) -> bool:
         return False
 
 
+def _database_ready(db: str | None) -> bool:
+    """A database named with --db is brought to this version's schema before the flow starts (what publishing
+    would do first anyway); when the pipeline's role may not migrate it, that is said at once, exit 2, with the
+    command that fixes it. The default SQLite file in the output folder always can be."""
+    if not db:
+        return True
+    from tasks import store
+
+    engine = store.make_engine(db)
+    try:
+        with store.publication_lock(engine):
+            store.migrate(engine)
+        return True
+    except store.StoreError as exc:
+        sys.stderr.write(f"parindex: {exc}\nNothing was published.\n")
+        return False
+    finally:
+        engine.dispose()
+
+
 def level_folders(inputs: Path) -> list[Path]:
     """A province's year (`DIR/2024` holding `<level>/index.yaml`) as its input folders; [] for one folder."""
     if (inputs / "index.yaml").is_file() or not inputs.is_dir():
@@ -118,7 +142,7 @@ def cmd_run(args) -> int:
     except RuntimeError as exc:  # an interrupted publication whose database cannot be asked
         sys.stderr.write(f"parindex: {exc}\n")
         return EXIT_FAILED
-    if not ready:
+    if not ready or not _database_ready(args.db):
         return EXIT_INVALID
     from flows.annual import annual_run
     from tasks.compute import InputsUnreadable, ValidationFailed
@@ -154,9 +178,10 @@ class ValidationFailedSome(Exception):
 
 
 def cmd_rerun(args) -> int:
-    from flows.rerun import rerun
-
     out = Path(args.out)
+    if not _database_ready(args.db):
+        return EXIT_INVALID
+    from flows.rerun import rerun
 
     def go():
         summary = rerun(from_dir=str(args.from_dir), corrections=str(args.corrections), out=str(out), db=args.db,
@@ -169,6 +194,8 @@ def cmd_rerun(args) -> int:
 
 
 def cmd_national(args) -> int:
+    if not _database_ready(args.db):
+        return EXIT_INVALID
     from flows.national import NationalRunFailed, national_run, shared_api, task_runner
 
     try:
@@ -277,6 +304,28 @@ def cmd_verify(args) -> int:
     if problems:
         return _refused(problems, None)
     print(f"{args.folder}: every input and output matches manifest.json, and the database holds the run.")
+    return EXIT_OK
+
+
+def cmd_migrate(args) -> int:
+    """Bring a database to the code's schema as its owner, and give the pipeline's role (--app-role) only what
+    publishing needs (README: PostgreSQL, two roles)."""
+    from tasks import store
+
+    engine = store.make_engine(args.db)
+    try:
+        with store.publication_lock(engine):
+            store.migrate(engine)
+            if args.app_role:
+                store.grant_app_role(engine, args.app_role)
+        current, _ = store.revisions(engine)
+    except store.StoreError as exc:
+        sys.stderr.write(f"parindex: {exc}\n")
+        return EXIT_INVALID
+    finally:
+        engine.dispose()
+    print(f"{store.redact(args.db)}: schema at revision {current}"
+          + (f"; role {args.app_role} may read, insert and record replacements, nothing else" if args.app_role else ""))
     return EXIT_OK
 
 
@@ -403,6 +452,13 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("folder", help="a published folder")
     ve.add_argument("--db", default=None, help="SQLAlchemy URL; default the database the manifest names")
     ve.set_defaults(fn=cmd_verify)
+
+    mg = sub.add_parser("migrate", help="bring a database to this version's schema (as its owner) and grant the "
+                                        "pipeline's role least privilege")
+    mg.add_argument("--db", required=True, help="SQLAlchemy URL of the owner role (password: PARINDEX_DB_PASSWORD)")
+    mg.add_argument("--app-role", default=None, help="PostgreSQL role the runs use: SELECT and INSERT, UPDATE of "
+                                                     "runs.status/replaced_by/superseded_by only")
+    mg.set_defaults(fn=cmd_migrate)
 
     d = sub.add_parser("demo", help="sample, run and rerun the bundled province; print where the report is")
     d.add_argument("--out", default="demo-output", help="folder for everything (default demo-output)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -211,24 +212,89 @@ def publication_lock(engine: Engine, timeout_s: float = 600) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to `revision` with Alembic (creates the schema on an empty database)."""
-    from alembic import command
+class StoreError(RuntimeError):
+    """The database cannot take the publication as it is (behind the code and not ours to migrate): a plain
+    message for the operator, exit 2 in the CLI."""
+
+
+def _alembic_config():
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def revisions(engine: Engine) -> tuple[str | None, str]:
+    """(the database's Alembic revision or None when it has none, the code's head revision)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), head
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision` with Alembic (creates the schema on an empty database).
+
+    A database already at the head is left untouched, so the pipeline's own role, which may not create or
+    alter tables (README: PostgreSQL, two roles), publishes into a database its owner migrated; when such a
+    role finds the database behind the code, StoreError says who must migrate it and how."""
+    from alembic import command
+
+    current, head = revisions(engine)
+    if revision == "head" and current == head:
+        return
+    cfg = _alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise StoreError(
+            f"the database {redact(str(engine.url))} is at revision {current or 'none'} and this parindex needs "
+            f"{head}, but {engine.url.username} may not change its tables. Migrate it as the owner role: "
+            f"parindex migrate --db <owner URL> --app-role {engine.url.username} / cơ sở dữ liệu cần nâng cấp "
+            f"bởi vai trò sở hữu (owner): parindex migrate --db <URL của owner> --app-role "
+            f"{engine.url.username}") from exc
+
+
+#: what the pipeline's role may do (grant_app_role): read everything, add rows, record a replacement
+APP_UPDATABLE = {"runs": ("status", "replaced_by", "superseded_by")}
+
+
+def grant_app_role(engine: Engine, role: str) -> None:
+    """PostgreSQL least privilege for the pipeline's role `role` (it must exist; the connecting role owns the
+    tables): SELECT and INSERT on every table, UPDATE of only runs.status, replaced_by and superseded_by (the
+    triggers allow only published → replaced, naming the replacing run), the sequences; nothing else — no
+    UPDATE of rows, DELETE, TRUNCATE, ALTER (so no DISABLE TRIGGER), DROP or CREATE. Idempotent."""
+    if engine.dialect.name != "postgresql":
+        raise StoreError("--app-role is for PostgreSQL: an embedded SQLite file has no roles "
+                         "(protect the file with the operating system's permissions)")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise StoreError(f"--app-role {role!r}: a role name is lower-case letters, digits and _")
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is None:
+            raise StoreError(f"role {role} does not exist: CREATE ROLE {role} LOGIN PASSWORD '…' first / "
+                             f"vai trò {role} chưa có")
+        tables = [t for t in metadata.tables]
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(sa.text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
+        conn.execute(sa.text(f"GRANT SELECT ON alembic_version TO {role}"))
+        for t in tables:
+            conn.execute(sa.text(f'GRANT SELECT, INSERT ON "{t}" TO {role}'))
+        for t, columns in APP_UPDATABLE.items():
+            conn.execute(sa.text(f'GRANT UPDATE ({", ".join(columns)}) ON "{t}" TO {role}'))
+        conn.execute(sa.text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
-    from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)

@@ -15,7 +15,10 @@ if [ -n "$ver" ] && command -v pg_ctlcluster >/dev/null 2>&1; then
   done
   if su postgres -c "psql -qtAc 'select 1'" >/dev/null 2>&1; then
     su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='parindex'\"" | grep -q 1 ||
-      su postgres -c "psql -qc \"CREATE ROLE parindex LOGIN CREATEDB PASSWORD 'parindex'\"" >&2
+      su postgres -c "psql -qc \"CREATE ROLE parindex LOGIN CREATEDB CREATEROLE PASSWORD 'parindex'\"" >&2
+    # CREATEROLE: the least-privilege test creates the pipeline's own role (tests/test_store.py)
+    su postgres -c "psql -qtAc \"SELECT rolcreaterole FROM pg_roles WHERE rolname='parindex'\"" | grep -q t ||
+      su postgres -c "psql -qc \"ALTER ROLE parindex CREATEROLE\"" >&2
     su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='parindex'\"" | grep -q 1 ||
       su postgres -c "createdb -O parindex parindex" >&2
     port=$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1==v && $2=="main" {print $3}')

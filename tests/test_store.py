@@ -101,6 +101,8 @@ def test_redact_removes_the_password():
     "UPDATE input_files SET sha256 = 'x'",
     "UPDATE runs SET version = 7",
     "UPDATE runs SET status = 'draft'",
+    "UPDATE runs SET status = 'replaced'",  # withdrawn without naming what replaced it (revision 0006)
+    "UPDATE runs SET status = 'replaced', replaced_by = run_id",
     "DELETE FROM runs",
 ])
 def test_published_rows_are_immutable_in_the_database(db_url, published, statement):
@@ -135,7 +137,7 @@ def test_alembic_command_line_upgrades_a_named_database(tmp_path):
                     "upgrade", "head"], check=True, capture_output=True, cwd=tmp_path)
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
     engine.dispose()
 
 
