@@ -38,9 +38,10 @@ def _plain(value):
 
 
 def timestamp_of(when) -> int:
-    """Seconds since 1970 for the PDF's creation date: a date or datetime (the announcement date), else 0."""
+    """Seconds since 1970 for the PDF's creation date: the day of `when` (the announcement date; its time of
+    day is dropped, so two runs of one day give the same bytes), else 0."""
     if isinstance(when, datetime):
-        return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+        when = when.date()
     if isinstance(when, date):
         return int(datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp())
     return 0
