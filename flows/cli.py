@@ -466,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: the commands whose flows start Prefect (a temporary API server in a child process, unless one is configured)
+STARTS_PREFECT = {cmd_run, cmd_rerun, cmd_national, cmd_demo, cmd_robustness, cmd_whatif, cmd_forms, cmd_collect}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_defaults(args.verbose)
@@ -473,6 +477,10 @@ def main(argv: list[str] | None = None) -> int:
         from tasks.store import split_secret
 
         args.db = split_secret(args.db)
+    if args.fn in STARTS_PREFECT:  # Prefect's temporary server (and Dask workers) never outlive this process
+        from tasks.reaper import guard
+
+        guard()
     return args.fn(args)
 
 

@@ -250,3 +250,33 @@ def test_a_second_rerun_from_a_superseded_version_is_refused_plainly(published, 
     errors = errors_of(tmp_path / "v2b")
     assert errors["problem"].str.contains("already corrected by version 2").all()
     assert str(tmp_path / "v2") in errors.iloc[0]["problem"]
+
+
+@pytest.mark.xdist_group("cli")
+def test_prefects_temporary_server_does_not_outlive_a_killed_run(tmp_path):
+    """Issue 15 case 13: after kill -9 of `parindex run`, its temporary Prefect server used to keep running."""
+    import signal
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    from tests.conftest import MINI, REPO
+
+    script = Path(sys.executable).parent / "parindex"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # its own temporary server
+    proc = subprocess.Popen([str(script), "run", "--inputs", str(MINI), "--out", str(tmp_path / "o"),
+                             "--no-unit-pdfs"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    main = psutil.Process(proc.pid)
+    server = None
+    deadline = time.time() + 120
+    while server is None and time.time() < deadline and proc.poll() is None:
+        server = next((c for c in main.children(recursive=True)
+                       if "prefect.server.api.server:create_app" in " ".join(c.cmdline())), None)
+        time.sleep(0.2)
+    assert server is not None, "the run never started a temporary Prefect server"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    gone, alive = psutil.wait_procs([server], timeout=20)
+    assert server in gone and not alive, "the temporary Prefect server outlived the killed run"
