@@ -27,6 +27,7 @@ from tasks.checks import plausibility_warnings
 from tasks.methodology import MethodologyError
 from tasks.problems import PROBLEM_COLUMNS
 from tasks.ranking import published_criteria, published_proforma, published_results
+from tasks.resources import PACKAGES
 
 CONFIG_DIR = ingest.CONFIG_DIR
 
@@ -34,12 +35,11 @@ CONFIG_DIR = ingest.CONFIG_DIR
 def _code_fingerprint() -> str:
     """SHA-256 of the project's Python sources and bundled config: any code change invalidates the cache,
     committed or not (git describe alone would miss an edit in a dirty tree)."""
-    root = CONFIG_DIR.parent
     h = hashlib.sha256()
-    for folder in ("flows", "tasks", "expectations", "config"):
-        for f in sorted((root / folder).rglob("*")):
+    for folder in [*PACKAGES, CONFIG_DIR]:
+        for f in sorted(folder.rglob("*")):
             if f.is_file() and f.suffix in (".py", ".yaml"):
-                h.update(f"{f.relative_to(root)}\n".encode())
+                h.update(f"{folder.name}/{f.relative_to(folder)}\n".encode())
                 h.update(f.read_bytes())
     return h.hexdigest()
 

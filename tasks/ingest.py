@@ -30,11 +30,12 @@ from tasks.methodology import (
     resolve_methodology_path,
 )
 from tasks.problems import InputError
+from tasks.resources import CONFIG
 from tasks.schema import TABLES
 from tasks.text import DECIMAL_COMMA, month_of, nfc
 
 #: the bundled methodologies and province settings
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = CONFIG
 #: Row numbers are reported as the user sees them in Excel: the header is row 1, the first data row is 2.
 FIRST_DATA_ROW = 2
 

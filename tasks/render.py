@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.resources import TEMPLATES
 from tasks.typeset import typeset
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
 
 #: a text cell starting with one of these is a formula to a spreadsheet (CSV injection): written with a `'`
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -20,8 +20,9 @@ import pandas as pd
 import yaml
 
 from tasks.methodology import Methodology, parse_methodology
+from tasks.resources import CONFIG
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = CONFIG
 LEVELS = ("department", "district", "commune")
 # level -> (mean fraction of points, spread, dossiers per unit per month)
 PROFILE = {"department": (0.87, 0.04, 160), "district": (0.855, 0.045, 1400), "commune": (0.84, 0.05, 110)}

@@ -22,7 +22,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-FONTS = Path(__file__).resolve().parent.parent / "templates" / "fonts"
+from tasks.resources import FONTS
+
 REGULAR, BOLD = "PAR-Sans", "PAR-Sans-Bold"
 PAGE_W, PAGE_H = A4
 LEFT = RIGHT = 13 * mm

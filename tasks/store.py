@@ -19,7 +19,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+from tasks.resources import MIGRATIONS
+
 metadata = sa.MetaData()
 
 runs = sa.Table(

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import typst
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-FONTS = TEMPLATES / "fonts"
+from tasks.resources import FONTS, TEMPLATES
 
 
 class TypesetError(RuntimeError):
