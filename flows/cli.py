@@ -173,8 +173,8 @@ def cmd_run(args) -> int:
 class ValidationFailedSome(Exception):
     """Some indices of a province's year failed validation (the others were published)."""
 
-    def __init__(self, invalid: int, total: int):
-        super().__init__(f"{invalid} of {total} indices failed validation; the others were published")
+    def __init__(self, invalid: int, total: int, message: str | None = None):
+        super().__init__(message or f"{invalid} of {total} indices failed validation; the others were published")
 
 
 def cmd_rerun(args) -> int:
@@ -235,7 +235,17 @@ def cmd_robustness(args) -> int:
 
     def go():
         s = robustness(from_dir=str(args.from_dir), out=str(out), replicates=args.replicates, seed=args.seed,
-                       vary=args.vary, width=args.width)
+                       vary=args.vary, width=args.width, workers=args.workers)
+        if "publications" in s:  # a province's year or a national run: one folder per publication
+            print(f"{s['publications'] - len(s['failed'])} of {s['publications']} publications, {s['units']} units, "
+                  f"{args.replicates} replicates; {s['uncertain_bands']} unit(s) with an uncertain band, in {s['out']}")
+            for f in s["failed"]:
+                sys.stderr.write(f"parindex robustness: {f['from']}: {f['error']}\n")
+            if s["failed"]:
+                raise ValidationFailedSome(len(s["failed"]), s["publications"],
+                                           f"{len(s['failed'])} of {s['publications']} publications could not "
+                                           "be done (above); the others were")
+            return
         print(f"{s['units']} units, {args.replicates} replicates; {s['uncertain_bands']} unit(s) with an "
               f"uncertain band. Table: {Path(s['out']) / 'robustness.csv'}")
         print(f"Report: {s['report']}")
@@ -421,8 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rb = sub.add_parser("robustness", help="how firm each published rank is: survey bootstrap and weight "
                                             "perturbation, recomputed N times")
-    rb.add_argument("--from", dest="from_dir", required=True, help="a published (or draft) run's folder")
-    rb.add_argument("--out", required=True, help="folder for robustness.csv and the report")
+    rb.add_argument("--from", dest="from_dir", required=True,
+                    help="a published (or draft) run's folder, or a folder of them (a year, a national run)")
+    rb.add_argument("--out", required=True, help="folder for robustness.csv and the report (one sub-folder per "
+                                                 "publication when --from holds several)")
+    rb.add_argument("--workers", type=int, default=2, help="publications worked on at a time (default 2)")
     rb.add_argument("--replicates", type=int, default=1000, help="replicates (default 1000)")
     rb.add_argument("--seed", type=int, default=20240, help="random seed; the same seed gives the same bytes")
     rb.add_argument("--vary", default="survey,weights", help="survey, weights, or both (default)")

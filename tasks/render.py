@@ -68,7 +68,7 @@ def _child(fn, job, out_fd: int) -> None:
         os._exit(status)
 
 
-def _in_children(fn, jobs: list, workers: int) -> list:
+def in_children(fn, jobs: list, workers: int) -> list:
     """`fn` over `jobs`, each in a child process forked from this one, up to `workers` at a time; the results
     in the order of `jobs` (the unit scorecards). Where fork is missing (Windows), in this process.
     Raises ChildFailed with the child's traceback when a job fails, after the other children finish."""
@@ -132,7 +132,7 @@ def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path
     cards = [(u, str(inside(folder, u["file_name"]))) for u in context["units"]]
     share = max(1, math.ceil(len(cards) / max(workers, 1)))
     jobs = [(ctx, cards[lo:lo + share]) for lo in range(0, len(cards), share)]
-    return [Path(p) for done in _in_children(_cards_job, jobs, workers) for p in done]
+    return [Path(p) for done in in_children(_cards_job, jobs, workers) for p in done]
 
 
 def _json_value(v):

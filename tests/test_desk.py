@@ -30,6 +30,27 @@ def read(path):
     return pd.read_csv(path, dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
 
 
+def test_robustness_of_a_folder_of_publications_gives_each_the_same_bytes_as_alone(published_mini, tmp_path):
+    """A province's year or a national run: one folder per publication, worked on by forked workers, each
+    identical to the publication's robustness run on its own."""
+    import shutil
+
+    from flows.desk import robustness
+
+    tree = tmp_path / "year"
+    for level in ("commune", "district"):
+        shutil.copytree(published_mini, tree / level)
+    s = robustness(from_dir=str(tree), out=str(tmp_path / "all"), replicates=200, seed=3)
+    assert s["publications"] == 2 and s["failed"] == []
+    robustness(from_dir=str(tree / "district"), out=str(tmp_path / "one"), replicates=200, seed=3)
+    for name in ("robustness.csv", "sensitivity.csv", "robustness.vi.pdf"):
+        assert (tmp_path / "all" / "district" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    (tree / "commune" / "inputs" / "self_assessment.csv").write_text("unit_code\n", encoding="utf-8")
+    s = robustness(from_dir=str(tree), out=str(tmp_path / "again"), replicates=50, seed=3)
+    assert [f["from"] for f in s["failed"]] == [str(tree / "commune")]  # named; the other one still done
+    assert (tmp_path / "again" / "district" / "robustness.csv").is_file()
+
+
 def test_robustness_writes_intervals_and_the_same_seed_gives_the_same_bytes(published_mini, tmp_path):
     from flows.desk import robustness
 
