@@ -290,7 +290,18 @@ def desk() -> list[str]:
             f"| `parindex robustness` 1000 replicates, survey + weights (peak PSS {rob_peak:.0f} MiB) | {rob_wall:.1f} |",
             f"| of which the replicates themselves (in-process) | {compute_s:.2f} |",
             f"| `parindex whatif` with the published methodology | {wi_wall:.1f} |", "",
-            f"Robustness / run: **{rob_wall / run_wall:.2f}** (goal ≤ 1).", ""]
+            f"Robustness / run: **{rob_wall / run_wall:.2f}** (goal ≤ 1).", ""] + _national_robustness()
+
+
+def _national_robustness() -> list[str]:
+    """`parindex robustness` over every publication of the national run (section 2), one command."""
+    national = OUT / "national-dask"
+    if not national.is_dir():
+        return ["(National robustness: run the national section in the same bench to measure it.)", ""]
+    wall, peak, _, _ = parindex("robustness", "--from", str(national), "--out", str(OUT / "desk" / "national"))
+    n = len(list((OUT / "desk" / "national").rglob("robustness.csv")))
+    return [f"`parindex robustness --from` the national run: {n} publications, 1000 replicates each, survey + "
+            f"weights, 2 workers: **{wall:.1f} s** wall, peak PSS {peak:.0f} MiB (goal < 120 s).", ""]
 
 
 def main() -> None:
