@@ -4,13 +4,15 @@ language, so templates only place strings (no arithmetic, no formatting in Jinja
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import pandas as pd
 
 from tasks import charts
 from tasks.methodology import Methodology
-from tasks.numbers import format_number, publish
+from tasks.numbers import MINUS, format_number, publish
 from tasks.schema import COUNT_LABELS_VI, METRICS
 from tasks.text import safe_filename, unit_labels, vi_sort_key
 
@@ -201,174 +203,247 @@ def group_name(index: dict, group: str, lang: str) -> str:
     return str((index.get("group_names") or {}).get(group, group))
 
 
+@dataclass(frozen=True)
+class _View:
+    """What every section of the report needs: the methodology, the language, and the ranked units with
+    unambiguous names (a name that repeats, three "Xã Hồng Phong", carries its code wherever it is shown)."""
+
+    m: Methodology
+    index: dict
+    lang: str
+    ranked: pd.DataFrame
+
+    @property
+    def L(self) -> dict:  # noqa: N802 — the templates' name for the labels
+        return LABELS[self.lang]
+
+    @property
+    def d(self) -> int:
+        return self.m.decimals
+
+    def fmt(self, value) -> str:
+        return format_number(value, self.m.decimals, self.lang)
+
+    @cached_property
+    def _bands(self) -> dict[str, str]:
+        return {b.code: (b.vi if self.lang == "vi" else b.en) for b in self.m.bands}
+
+    @cached_property
+    def _criteria(self) -> dict[str, str]:
+        return {lf.code: lf.criterion.name.get(self.lang) for lf in self.m.leaves()}
+
+    def band(self, code: str) -> str:
+        """A band's name in the report's language (the code itself when the methodology has no such band)."""
+        return self._bands.get(code, code)
+
+    def criterion_name(self, code: str) -> str:
+        return self._criteria.get(code, "")
+
+
+def _group_rows(v: _View, g: pd.DataFrame) -> list[dict]:
+    rows = []
+    for r in g.itertuples(index=False):
+        text, css = change_text(r.rank_change, v.lang)
+        prev_index = v.fmt(r.prev_index_pct)
+        if r.predecessors:  # formed from earlier units: a pro forma index, never a rank change
+            n = r.predecessors.count(";") + 1
+            text, css = f"{v.L['new_unit']} ({n})", "none"
+            prev_index = v.fmt(r.prev_index_proforma) + v.L["proforma_mark"]
+        rows.append({"rank": f"{r.rank}/{r.rank_of}", "unit_code": r.unit_code, "unit_name": r.unit_name,
+                     "points": v.fmt(r.total_points), "index": v.fmt(r.index_pct),
+                     "band": v.band(r.band), "band_code": r.band, "change": text, "change_css": css,
+                     "prev_index": prev_index, "index_pct": float(r.index_pct),
+                     "rank_change": None if pd.isna(r.rank_change) or r.predecessors else int(r.rank_change)})
+    return rows
+
+
+def _movers(v: _View, g: pd.DataFrame) -> list[str]:
+    """Who rose and fell most (at least 3 places; up to 5 each way), as an announcement names them."""
+    moved = g[g["rank_change"].notna() & (g["predecessors"] == "")]
+    moved = moved[moved["rank_change"].astype(float).abs() >= 3]
+    out = []
+    for label, part in ((v.L["largest_rises"], moved[moved["rank_change"] > 0].sort_values(
+                            ["rank_change", "rank"], ascending=[False, True]).head(5)),
+                        (v.L["largest_falls"], moved[moved["rank_change"] < 0].sort_values(
+                            ["rank_change", "rank"], ascending=[True, True]).head(5))):
+        if len(part):
+            out.append(f"{label}: " + "; ".join(_movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of,
+                                                                   v.lang) for r in part.itertuples(index=False)))
+    return out
+
+
+def _groups(v: _View) -> list[dict]:
+    """Groups in the order units.csv lists them; units by rank, then Vietnamese alphabetical order."""
+    colours = charts.band_colours(v.m.bands)
+    groups = []
+    for group in dict.fromkeys(v.ranked["group"]):
+        g = v.ranked[v.ranked["group"] == group]
+        g = g.assign(_name=g["unit_name"].map(vi_sort_key)).sort_values(["rank", "_name"])
+        gname = group_name(v.index, group, v.lang)
+        rows = _group_rows(v, g)
+        first, last = g.iloc[0], g.iloc[-1]
+        leaders = ", ".join(g[g["rank"] == 1]["unit_name"])
+        if v.lang == "vi":
+            lead = (f"Dẫn đầu nhóm {gname} là {leaders} với chỉ số {v.fmt(first.index_pct)}%; "
+                    f"xếp cuối là {last.unit_name} ({v.fmt(last.index_pct)}%).")
+        else:
+            lead = (f"{leaders} led {gname} with an index of {v.fmt(first.index_pct)}%; "
+                    f"{last.unit_name} ranked last ({v.fmt(last.index_pct)}%).")
+        groups.append({"name": gname, "rows": rows, "lead": lead, "movers": _movers(v, g),
+                       "bars": charts.ranking_bars_paged(rows, colours), "moves": charts.rank_changes_paged(rows)})
+    return groups
+
+
+def _field_table(v: _View) -> tuple[list[dict], list[dict]]:
+    """Component indices per field, each with the unit's rank on that field: "92,50 (3)"."""
+    heads = [{"code": f.code, "name": f.name.get(v.lang), "max": v.fmt(f.max_points)} for f in v.m.fields]
+    rows = []
+    for r in v.ranked.itertuples(index=False):
+        cells = [{"text": f"{v.fmt(getattr(r, f'{f.code}_pct'))} ({getattr(r, f'{f.code}_rank')})",
+                  "heat": _heat(getattr(r, f"{f.code}_pct"))} for f in v.m.fields]
+        rows.append({"unit_name": r.unit_name, "group": group_name(v.index, r.group, v.lang), "cells": cells})
+    return heads, rows
+
+
+def _lost_rows(v: _View, crit: pd.DataFrame) -> list[dict]:
+    """The ten criteria where the province lost most points, from the published figures."""
+    lost = crit.groupby("criterion_code", sort=False).agg(lost=("lost", "sum"), max=("max_points", "first"))
+    n = len(v.ranked)
+    return [{"code": code, "name": v.criterion_name(code), "max": v.fmt(row["max"]), "lost": v.fmt(row["lost"]),
+             "lost_avg": v.fmt(row["lost"] / n)}
+            for code, row in lost.sort_values("lost", ascending=False).head(10).iterrows()]
+
+
+def _dossier_rows(v: _View, computed) -> list[dict]:
+    """Dossier rates (%) and survey satisfaction (survey points as a share of their maximum) per unit."""
+    rates = _rates_by_unit(computed)
+    survey_max = _survey_max(v.m)
+
+    def rate_pct(unit: str, metric: str) -> str:
+        value = _rate(rates, unit, metric)
+        return "–" if pd.isna(value) else v.fmt(value * 100)
+
+    return [{"unit_name": r.unit_name, "on_time": rate_pct(r.unit_code, "on_time_rate"),
+             "online": rate_pct(r.unit_code, "online_rate"), "digitized": rate_pct(r.unit_code, "digitized_rate"),
+             "satisfaction": v.fmt(r.survey_points / survey_max * 100) if survey_max else "–"}
+            for r in v.ranked.itertuples(index=False)]
+
+
+def _short_cards(v: _View, crit: pd.DataFrame) -> list[dict]:
+    """The report's short scorecard of each unit: points lost per field and its three weakest criteria."""
+    crit_by_unit = {u: g for u, g in crit.groupby("unit_code", sort=False)}
+    cards = []
+    for r in v.ranked.itertuples(index=False):
+        fields = []
+        for f in v.m.fields:
+            pts, pct = getattr(r, f"{f.code}_points"), getattr(r, f"{f.code}_pct")
+            fields.append({"code": f.code, "name": f.name.get(v.lang), "points": v.fmt(pts),
+                           "max": v.fmt(f.max_points), "pct": v.fmt(pct),
+                           "lost": v.fmt(f.max_points - publish(pts, v.d)), "heat": _heat(pct)})
+        mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
+        weakest = [{"code": c.criterion_code, "name": v.criterion_name(c.criterion_code), "points": v.fmt(c.points),
+                    "max": v.fmt(c.max_points), "lost": v.fmt(c.lost)}
+                   for c in mine.head(3).itertuples(index=False) if c.lost > 0]
+        text, css = change_text(r.rank_change, v.lang)
+        cards.append({"unit_code": r.unit_code, "unit_name": r.unit_name,
+                      "group": group_name(v.index, r.group, v.lang), "rank": f"{r.rank}/{r.rank_of}",
+                      "points": v.fmt(r.total_points), "index": v.fmt(r.index_pct), "band": v.band(r.band),
+                      "change": text, "change_css": css, "deductions": v.fmt(r.deduction_points),
+                      "fields": fields, "weakest": weakest,
+                      "deductions_signed": (MINUS if r.deduction_points > 0 else "") + v.fmt(r.deduction_points)})
+    return cards
+
+
+def _summary(v: _View) -> dict:
+    ranked = v.ranked
+    best, worst = ranked.loc[ranked["index_pct"].idxmax()], ranked.loc[ranked["index_pct"].idxmin()]
+    prev_avg = ranked["prev_index_pct"].dropna()
+    return {"units": str(len(ranked)), "average": v.fmt(ranked["index_pct"].mean()),
+            "prev_average": v.fmt(prev_avg.mean()) if len(prev_avg) else "",
+            "highest": f"{best.unit_name} ({v.fmt(best.index_pct)}%)",
+            "lowest": f"{worst.unit_name} ({v.fmt(worst.index_pct)}%)",
+            "bands": [{"code": b.code, "label": v.band(b.code), "count": int((ranked["band"] == b.code).sum())}
+                      for b in v.m.bands]}
+
+
+def _merged(v: _View) -> dict:
+    """Units formed by the 2025 reorganisation, compared pro forma with their predecessors."""
+    ranked = v.ranked
+    merged = []
+    for r in ranked[ranked["predecessors"] != ""].itertuples(index=False):
+        # the difference of the figures as printed (79,96 − 84,16 = −4,20, never −4,19 from unrounded ones)
+        delta = publish(r.index_pct, v.d) - publish(r.prev_index_proforma, v.d)
+        merged.append({"unit_name": r.unit_name, "index": v.fmt(r.index_pct),
+                       "proforma": v.fmt(r.prev_index_proforma) + v.L["proforma_mark"],
+                       "change": format_number(delta, v.d, v.lang, signed=True) if not math.isnan(delta) else "",
+                       "ranks": r.prev_rank_range, "predecessors": f"{v.L['formed_from']}: {r.predecessors}"})
+    lone = [r.unit_name for r in ranked[ranked["predecessors"] == ""].itertuples(index=False)
+            if pd.isna(r.prev_rank)]
+    return {"merged": merged, "lone": ", ".join(lone) if merged else "",
+            "two_level": (v.L["two_level"].format(n=len(merged), total=len(ranked))
+                          if merged and v.m.year >= 2025 else ""),
+            "chart": proforma_chart(ranked, v.lang) if merged else None}
+
+
+def _errata(v: _View, changes: pd.DataFrame | None) -> list[dict]:
+    """A rerun's changes.csv as the errata table: band names, not letters; a neighbour's move said so."""
+    names = dict(zip(v.ranked["unit_code"], v.ranked["unit_name"], strict=True))
+    out = []
+    for c in (changes.to_dict("records") if changes is not None else []):
+        crit_name = v.criterion_name(c["criterion_code"]) if c["criterion_code"] else ""
+        old_band, new_band = v.band(c["old_band"]), v.band(c["new_band"])
+        out.append({
+            "unit_name": names.get(c["unit_code"], c["unit_code"]),
+            "criterion": f"{c['criterion_code']} {crit_name}".strip() or v.L["neighbour"],
+            "points": "" if pd.isna(c["old_points"]) else f"{v.fmt(c['old_points'])} → {v.fmt(c['new_points'])}",
+            "total": f"{v.fmt(c['old_total'])} → {v.fmt(c['new_total'])}",
+            "rank": f"{c['old_rank']} → {c['new_rank']}",
+            "band": old_band if old_band == new_band else f"{old_band} → {new_band}",
+            "reason": " ".join(x for x in (c["reason"], f"({c['reference']})" if c["reference"] else "") if x)})
+    return out
+
+
+def _files_and_warnings(v: _View, computed, run: dict) -> tuple[list[dict], list[dict]]:
+    """The technical annex's inputs (sha256, rows read/accepted/rejected) and, in a draft, the warnings."""
+    files = []
+    for f in run["files"]:
+        c = computed.checked.counts.get(f.archived.split("/")[-1], {})
+        count = lambda key, c=c: "" if c.get(key) is None else format_number(c[key], 0, v.lang)  # noqa: E731
+        files.append({"role": f.role, "name": f.archived, "sha256": f.sha256, "rows": count("rows_read"),
+                      "accepted": count("rows_accepted"), "rejected": count("rows_rejected")})
+    if not run.get("draft"):
+        return files, []
+    names = dict(zip(v.ranked["unit_code"], v.ranked["unit_name"], strict=True))
+    warnings = [{"file": p["file"], "row": "" if p["row"] in (None, "") else str(p["row"]),
+                 "unit": names.get(p["unit_code"], p["unit_code"]), "column": p["column"], "value": p["value"],
+                 "problem": (p.get("problem_vi") or p["problem"]) if v.lang == "vi" else p["problem"]}
+                for p in computed.checked.problems if p["severity"] == "warning"]
+    return files, warnings
+
+
 def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                   changes: pd.DataFrame | None = None) -> dict:
     """Everything the report template shows, formatted for `lang` ('vi' or 'en'); `changes` (a rerun's
     changes.csv) becomes the errata section at the top."""
-    L = LABELS[lang]
-    d = m.decimals
-    fmt = lambda v: format_number(v, d, lang)  # noqa: E731
-    # a name that repeats (three "Xã Hồng Phong") is shown with its code wherever the report names a unit
     ranked = computed.ranked.assign(unit_name=computed.ranked["unit_code"].map(
         unit_labels(computed.ranked["unit_code"], computed.ranked["unit_name"])))
-    leaves = {lf.code: lf for lf in m.leaves()}
-    band_label = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
-    colours = charts.band_colours(m.bands)
-
-    # groups in the order units.csv lists them; units by rank, then Vietnamese alphabetical order
-    groups = []
-    for group in dict.fromkeys(ranked["group"]):
-        g = ranked[ranked["group"] == group].copy()
-        gname = group_name(index, group, lang)
-        g = g.assign(_name=g["unit_name"].map(vi_sort_key)).sort_values(["rank", "_name"])
-        rows = []
-        for r in g.itertuples(index=False):
-            text, css = change_text(r.rank_change, lang)
-            prev_index = fmt(r.prev_index_pct)
-            if r.predecessors:  # formed from earlier units: a pro forma index, never a rank change
-                n = r.predecessors.count(";") + 1
-                text, css = f"{L['new_unit']} ({n})", "none"
-                prev_index = fmt(r.prev_index_proforma) + L["proforma_mark"]
-            rows.append({"rank": f"{r.rank}/{r.rank_of}", "unit_code": r.unit_code, "unit_name": r.unit_name,
-                         "points": fmt(r.total_points), "index": fmt(r.index_pct),
-                         "band": band_label[r.band], "band_code": r.band, "change": text, "change_css": css,
-                         "prev_index": prev_index, "index_pct": float(r.index_pct),
-                         "rank_change": None if pd.isna(r.rank_change) or r.predecessors else int(r.rank_change)})
-        first, last = g.iloc[0], g.iloc[-1]
-        leaders = ", ".join(g[g["rank"] == 1]["unit_name"])
-        # who rose and fell most (at least 3 places; up to 5 each way), as an announcement names them
-        moved = g[g["rank_change"].notna() & (g["predecessors"] == "")]
-        moved = moved[moved["rank_change"].astype(float).abs() >= 3]
-        movers = []
-        for label, part in ((L["largest_rises"], moved[moved["rank_change"] > 0].sort_values(
-                                ["rank_change", "rank"], ascending=[False, True]).head(5)),
-                            (L["largest_falls"], moved[moved["rank_change"] < 0].sort_values(
-                                ["rank_change", "rank"], ascending=[True, True]).head(5))):
-            if len(part):
-                movers.append(f"{label}: " + "; ".join(
-                    _movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of, lang)
-                    for r in part.itertuples(index=False)))
-        if lang == "vi":
-            lead = (f"Dẫn đầu nhóm {gname} là {leaders} với chỉ số {fmt(first.index_pct)}%; "
-                    f"xếp cuối là {last.unit_name} ({fmt(last.index_pct)}%).")
-        else:
-            lead = (f"{leaders} led {gname} with an index of {fmt(first.index_pct)}%; "
-                    f"{last.unit_name} ranked last ({fmt(last.index_pct)}%).")
-        groups.append({"name": gname, "rows": rows, "lead": lead, "movers": movers,
-                       "bars": charts.ranking_bars_paged(rows, colours), "moves": charts.rank_changes_paged(rows)})
-
-    # component indices per field
-    field_heads = [{"code": f.code, "name": f.name.get(lang), "max": fmt(f.max_points)} for f in m.fields]
-    field_rows = []
-    for r in ranked.itertuples(index=False):
-        cells = []
-        for f in m.fields:
-            pct = getattr(r, f"{f.code}_pct")
-            cells.append({"text": f"{fmt(pct)} ({getattr(r, f'{f.code}_rank')})", "heat": _heat(pct)})
-        field_rows.append({"unit_name": r.unit_name, "group": group_name(index, r.group, lang), "cells": cells})
-
-    # criteria where the province lost most points
-    crit = _published_lost(computed, d)
-    lost = crit.groupby("criterion_code", sort=False).agg(lost=("lost", "sum"), max=("max_points", "first"))
-    n_units = len(ranked)
-    lost_rows = [{"code": code, "name": leaves[code].criterion.name.get(lang), "max": fmt(row["max"]),
-                  "lost": fmt(row["lost"]), "lost_avg": fmt(row["lost"] / n_units)}
-                 for code, row in lost.sort_values("lost", ascending=False).head(10).iterrows()]
-
-    # dossier figures and survey satisfaction
-    rates = _rates_by_unit(computed)
-    survey_max = _survey_max(m)
-    dossier_rows = []
-
-    def rate_pct(unit: str, metric: str) -> str:
-        value = _rate(rates, unit, metric)
-        return "–" if pd.isna(value) else fmt(value * 100)
-
-    for r in ranked.itertuples(index=False):
-        dossier_rows.append({"unit_name": r.unit_name, "on_time": rate_pct(r.unit_code, "on_time_rate"),
-                             "online": rate_pct(r.unit_code, "online_rate"),
-                             "digitized": rate_pct(r.unit_code, "digitized_rate"),
-                             "satisfaction": fmt(r.survey_points / survey_max * 100) if survey_max else "–"})
-
-    # scorecards
-    crit_by_unit = {u: g for u, g in crit.groupby("unit_code", sort=False)}
-    cards = []
-    for r in ranked.itertuples(index=False):
-        fields = []
-        for f in m.fields:
-            pts = getattr(r, f"{f.code}_points")
-            pct = getattr(r, f"{f.code}_pct")
-            fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(pts), "max": fmt(f.max_points),
-                           "pct": fmt(pct), "lost": fmt(f.max_points - publish(pts, d)), "heat": _heat(pct)})
-        mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
-        weakest = [{"code": c.criterion_code, "name": leaves[c.criterion_code].criterion.name.get(lang),
-                    "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost)}
-                   for c in mine.head(3).itertuples(index=False) if c.lost > 0]
-        text, css = change_text(r.rank_change, lang)
-        cards.append({"unit_code": r.unit_code, "unit_name": r.unit_name, "group": group_name(index, r.group, lang),
-                      "rank": f"{r.rank}/{r.rank_of}", "points": fmt(r.total_points), "index": fmt(r.index_pct),
-                      "band": band_label[r.band], "change": text, "change_css": css,
-                      "deductions": fmt(r.deduction_points), "fields": fields, "weakest": weakest,
-                      "deductions_signed": ("−" if r.deduction_points > 0 else "") + fmt(r.deduction_points)})
-
+    v = _View(m, index, lang, ranked)
+    L, fmt = v.L, v.fmt
+    crit = _published_lost(computed, m.decimals)
+    groups = _groups(v)
+    cards = _short_cards(v, crit)
     by_code = {c["unit_code"]: c for c in cards}
     for g in groups:
         g["cards"] = [by_code[row["unit_code"]] for row in g["rows"]]
-
-    best = ranked.loc[ranked["index_pct"].idxmax()]
-    worst = ranked.loc[ranked["index_pct"].idxmin()]
-    band_counts = [{"code": b.code, "label": band_label[b.code],
-                    "count": int((ranked["band"] == b.code).sum())} for b in m.bands]
-    prev_avg = ranked["prev_index_pct"].dropna()
-    summary = {
-        "units": str(n_units), "average": fmt(ranked["index_pct"].mean()),
-        "prev_average": fmt(prev_avg.mean()) if len(prev_avg) else "",
-        "highest": f"{best.unit_name} ({fmt(best.index_pct)}%)",
-        "lowest": f"{worst.unit_name} ({fmt(worst.index_pct)}%)", "bands": band_counts,
-    }
-    merged = []
-    for r in ranked[ranked["predecessors"] != ""].itertuples(index=False):
-        # the difference of the figures as printed (79,96 − 84,16 = −4,20, never −4,19 from unrounded ones)
-        delta = publish(r.index_pct, d) - publish(r.prev_index_proforma, d)
-        merged.append({"unit_name": r.unit_name, "index": fmt(r.index_pct),
-                       "proforma": fmt(r.prev_index_proforma) + L["proforma_mark"],
-                       "change": format_number(delta, d, lang, signed=True) if not math.isnan(delta) else "",
-                       "ranks": r.prev_rank_range, "predecessors": f"{L['formed_from']}: {r.predecessors}"})
-    lone = [r.unit_name for r in ranked[ranked["predecessors"] == ""].itertuples(index=False)
-            if pd.isna(r.prev_rank)]
-    two_level = (L["two_level"].format(n=len(merged), total=n_units) if merged and m.year >= 2025 else "")
-    chart = proforma_chart(ranked, lang) if merged else None
-    names = dict(zip(ranked["unit_code"], ranked["unit_name"], strict=True))
-    errata = []
-    for c in (changes.to_dict("records") if changes is not None else []):
-        crit_name = leaves[c["criterion_code"]].criterion.name.get(lang) if c["criterion_code"] in leaves else ""
-        errata.append({
-            "unit_name": names.get(c["unit_code"], c["unit_code"]),
-            "criterion": f"{c['criterion_code']} {crit_name}".strip() or L["neighbour"],
-            "points": "" if pd.isna(c["old_points"]) else f"{fmt(c['old_points'])} → {fmt(c['new_points'])}",
-            "total": f"{fmt(c['old_total'])} → {fmt(c['new_total'])}",
-            "rank": f"{c['old_rank']} → {c['new_rank']}",
-            "band": (band_label.get(c["old_band"], c["old_band"]) if c["old_band"] == c["new_band"] else
-                     f"{band_label.get(c['old_band'], c['old_band'])} → {band_label.get(c['new_band'], c['new_band'])}"),
-            "reason": " ".join(x for x in (c["reason"], f"({c['reference']})" if c["reference"] else "") if x)})
-    files = []
-    for f in run["files"]:
-        c = computed.checked.counts.get(f.archived.split("/")[-1], {})
-        def count(key, c=c):
-            return "" if c.get(key) is None else format_number(c[key], 0, lang)
-        files.append({"role": f.role, "name": f.archived, "sha256": f.sha256, "rows": count("rows_read"),
-                      "accepted": count("rows_accepted"), "rejected": count("rows_rejected")})
-    warnings = [{"file": p["file"], "row": "" if p["row"] in (None, "") else str(p["row"]),
-                 "unit": names.get(p["unit_code"], p["unit_code"]), "column": p["column"], "value": p["value"],
-                 "problem": (p.get("problem_vi") or p["problem"]) if lang == "vi" else p["problem"]}
-                for p in computed.checked.problems if p["severity"] == "warning"] if run.get("draft") else []
+    field_heads, field_rows = _field_table(v)
+    files, warnings = _files_and_warnings(v, computed, run)
+    level = LEVEL_NAMES.get(m.level, {}).get(lang, m.level)
     return {
         "lang": lang, "L": L,
-        "title": (f"Chỉ số cải cách hành chính năm {m.year} của {LEVEL_NAMES.get(m.level, {}).get(lang, m.level)}"
-                  if lang == "vi" else
-                  f"{m.year} PAR Index of {LEVEL_NAMES.get(m.level, {}).get(lang, m.level)}"),
+        "title": (f"Chỉ số cải cách hành chính năm {m.year} của {level}" if lang == "vi" else
+                  f"{m.year} PAR Index of {level}"),
         "methodology_title": m.title.get(lang), "province": index.get("province", ""),
-        "year": str(m.year), "level_name": LEVEL_NAMES.get(m.level, {}).get(lang, m.level),
+        "year": str(m.year), "level_name": level,
         "version": str(run["version"]), "date": format_date(run.get("report_date", run["started_at"]), lang),
         "inputs_digest": run.get("inputs_sha256", ""),
         "methodology_id": m.id, "methodology_sha256": m.sha256, "basis": m.basis_in(lang),
@@ -376,17 +451,16 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         "draft": bool(run.get("draft")), "publication": publication_block(index.get("publication"), run, lang),
         "provenance_line": L["provenance_line"].format(digest=run.get("inputs_sha256", "")[:16], methodology=m.id,
                                                        code=run["code_version"]),
-        "method_note": L["method_note"].format(d=d, rank_on=L[f"rank_on_{m.rank_on}"]),
-        "summary": summary, "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
-        "lost_rows": lost_rows, "dossier_rows": dossier_rows, "cards": cards, "files": files,
-        "errata": errata, "corrects_run": run.get("parent_run_id") or "",
+        "method_note": L["method_note"].format(d=m.decimals, rank_on=L[f"rank_on_{m.rank_on}"]),
+        "summary": _summary(v), "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
+        "lost_rows": _lost_rows(v, crit), "dossier_rows": _dossier_rows(v, computed), "cards": cards,
+        "files": files, "errata": _errata(v, changes), "corrects_run": run.get("parent_run_id") or "",
         "corrects_version": str(int(run["version"]) - 1) if int(run["version"]) > 1 else "",
         "deductions": deduction_rows(m, computed, lang),
         "deductions_note": L["deductions_note"].format(cap=fmt(m.deductions.max)) if m.deductions else "",
-        "merged": merged, "two_level": two_level, "chart": chart, "warnings": warnings,
-        "lone": ", ".join(lone) if merged else "",
-        "distribution": charts.distribution(ranked["index_pct"], m.bands, colours),
-        "band_legend": " · ".join(f"{b.code}: {band_label[b.code]} (≥ {fmt(b.min)})"
+        **_merged(v), "warnings": warnings,
+        "distribution": charts.distribution(ranked["index_pct"], m.bands, charts.band_colours(m.bands)),
+        "band_legend": " · ".join(f"{b.code}: {v.band(b.code)} (≥ {fmt(b.min)})"
                                   for b in sorted(m.bands, key=lambda b: -b.min)),
     }
 
