@@ -223,19 +223,10 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                        workers=render_workers, unit_pdfs=unit_pdfs)
         lap("render")
         finished = datetime.now(UTC).replace(microsecond=0)
-        manifest = {
-            "run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
-            "province": run["province"], "year": m.year, "level": m.level, "methodology_id": m.id,
-            "methodology_sha256": m.sha256, "methodology": "inputs/methodology.yaml",
-            "inputs": {f.role: {"file": f.archived, "source": f.source, "sha256": f.sha256, "bytes": f.bytes,
-                                **checked.counts.get(Path(f.archived).name, {})} for f in archived},
-            "inputs_sha256": run["inputs_sha256"], "database": store.redact(url),
-            "code_version": run["code_version"], "started_at": started.isoformat(),
-            "finished_at": finished.isoformat(), "units": len(ranked),
-            "warnings": len(checked.problems), "synthetic": run["synthetic"],
-            "corrects": previous_publication, "changes": None if changes is None else len(changes),
-            "draft": bool(draft), "published_on": report_date.date().isoformat(),
-        }
+        manifest = publishing.manifest_of({**run, "finished_at": finished, "draft": bool(draft),
+                                            "published_on": report_date.date().isoformat(),
+                                            "corrects": previous_publication}, m, archived, checked,
+                                          database=store.redact(url), units=len(ranked), changes=changes)
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
         publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished}, corrections_applied)
         publishing.write_validation(out_dir, checked.problems_frame(), publishing.problem_summary(checked.problems_frame()))
