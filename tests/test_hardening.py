@@ -280,3 +280,67 @@ def test_prefects_temporary_server_does_not_outlive_a_killed_run(tmp_path):
     proc.wait()
     gone, alive = psutil.wait_procs([server], timeout=20)
     assert server in gone and not alive, "the temporary Prefect server outlived the killed run"
+
+
+def _refusal(mini, tmp_path) -> str:
+    from tasks.ingest import InputError
+
+    with pytest.raises(InputError) as exc:
+        read_folder(mini, tmp_path / "run")
+    return str(exc.value)
+
+
+def test_a_workbook_that_inflates_past_the_limit_is_refused_unread(mini, tmp_path):
+    """Issue 15 case 9: a small .xlsx whose sheet inflates to 600 MB is refused from its zip directory, in
+    well under a second of reading and without inflating it."""
+    import resource
+    import time
+    import zipfile
+
+    (mini / "self_assessment.csv").unlink()
+    bomb = mini / "self_assessment.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
+            chunk = b" " * (1 << 20)
+            for _ in range(600):
+                fh.write(chunk)
+    assert bomb.stat().st_size < 2 << 20  # a small attachment
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    said = _refusal(mini, tmp_path)
+    assert time.perf_counter() - t0 < 5 and "unpacks to 600 MB" in said and "self_assessment.xlsx" in said
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: never inflated
+
+
+def test_a_sheet_or_a_csv_with_too_many_rows_is_refused(mini, tmp_path):
+    """A crafted sheet whose dimension says 2,000,010 rows (Excel itself stops at 1,048,576) is refused before
+    its rows are read; so is a CSV of 2,000,001 rows."""
+    import zipfile
+
+    import xlsxwriter
+
+    from tasks.ingest import MAX_TABLE_ROWS
+
+    original = pd.read_csv(mini / "self_assessment.csv", dtype=str, encoding="utf-8-sig")
+    (mini / "self_assessment.csv").unlink()
+    wb = xlsxwriter.Workbook(str(mini / "self_assessment.xlsx"))
+    ws = wb.add_worksheet()
+    for c, col in enumerate(original.columns):
+        ws.write_string(0, c, col)
+    ws.write_string(1, 0, "U01")
+    wb.close()
+    crafted = mini / "crafted.xlsx"  # the same workbook, its sheet claiming rows it does not have
+    with zipfile.ZipFile(mini / "self_assessment.xlsx") as src, zipfile.ZipFile(crafted, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<dimension ref="A1:F2"/>', f'<dimension ref="A1:F{MAX_TABLE_ROWS + 11}"/>'.encode())
+                assert str(MAX_TABLE_ROWS + 11).encode() in data
+            dst.writestr(item, data)
+    crafted.replace(mini / "self_assessment.xlsx")
+    assert "has 2,000,010 rows, more than the 2,000,000" in _refusal(mini, tmp_path)
+    (mini / "self_assessment.xlsx").unlink()
+    with open(mini / "self_assessment.csv", "w", encoding="utf-8") as fh:
+        fh.write(",".join(original.columns) + "\n")
+        fh.write("U01,1.1\n" * (MAX_TABLE_ROWS + 1))
+    assert "has 2,000,001 rows, more than the 2,000,000" in _refusal(mini, tmp_path / "csv")
