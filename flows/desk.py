@@ -82,8 +82,8 @@ def whatif(from_dir: str, methodology: str, out: str) -> dict:
     render.write_csv(table, out_dir / "comparison.csv")
     render.write_csv(why, out_dir / "comparison_criteria.csv")
     desk_io.reports(out_dir, "comparison", "whatif.html.jinja",
-             {lang: desk.whatif_context(before_bundle.methodology, m, bundle.index, table, why, lang)
-              for lang in ("vi", "en")})
+                    {lang: desk.whatif_context(before_bundle.methodology, m, bundle.index, table, why, lang)
+                     for lang in ("vi", "en")}, when=desk_io.published_on(Path(from_dir)))
     return {"out": str(out_dir), "units": len(table), "methodology_id": m.id,
             "report": str(out_dir / "comparison.vi.pdf"),
             "moved": int((table["rank_before"] != table["rank_after"]).sum())}

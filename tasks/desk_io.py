@@ -5,8 +5,10 @@ parent, deadlocks a forked child (seen: a national robustness run hung with both
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -33,12 +35,21 @@ def published_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.read_csv(folder / "criteria.csv", dtype=dtypes, encoding="utf-8-sig"))
 
 
-def reports(out: Path, stem: str, template: str, contexts: dict[str, dict]) -> None:
-    """`stem`.<lang>.html (Jinja2) and .pdf (Typst) from each language's view-model."""
+def published_on(folder: Path) -> date | None:
+    """The announcement date of the publication in `folder` (its manifest's `published_on`), if it says one."""
+    try:
+        return date.fromisoformat(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["published_on"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def reports(out: Path, stem: str, template: str, contexts: dict[str, dict], when: date | None = None) -> None:
+    """`stem`.<lang>.html (Jinja2) and .pdf (Typst) from each language's view-model; `when`, the date of the
+    publication they examine, is the PDFs' creation date (the same inputs, the same bytes)."""
     for lang, ctx in contexts.items():
         html = render.render_html(ctx, template=template)
         (out / f"{stem}.{lang}.html").write_text(html, encoding="utf-8")
-        render.pdf(template.replace(".html.jinja", ".typ"), ctx, out / f"{stem}.{lang}.pdf")
+        render.pdf(template.replace(".html.jinja", ".typ"), ctx, out / f"{stem}.{lang}.pdf", when=when)
 
 
 def robustness_of(from_dir: Path, out_dir: Path, replicates: int, seed: int, kinds: tuple[str, ...],
@@ -68,8 +79,8 @@ def robustness_of(from_dir: Path, out_dir: Path, replicates: int, seed: int, kin
     render.write_csv(sens, out_dir / "sensitivity.csv")
     params = {"replicates": replicates, "seed": seed, "vary": kinds, "width": width}
     reports(out_dir, "robustness", "robustness.html.jinja",
-             {lang: desk.robustness_context(m, bundle.index, results, table, sens, corr, flags, params, lang)
-              for lang in ("vi", "en")})
+            {lang: desk.robustness_context(m, bundle.index, results, table, sens, corr, flags, params, lang)
+             for lang in ("vi", "en")}, when=published_on(from_dir))
     return {"out": str(out_dir), "units": len(table), "methodology_id": m.id,
             "report": str(out_dir / "robustness.vi.pdf"),
             "uncertain_bands": int((table[[f"p_{b.code}" for b in m.bands]].max(axis=1) < rb.BAND_CERTAIN).sum())}

@@ -66,6 +66,13 @@ def test_robustness_writes_intervals_and_the_same_seed_gives_the_same_bytes(publ
     # U05 has every point there is: 100 % whatever the weights or the survey sample
     assert t.loc["U05", ["index_p05", "index_p95"]].tolist() == [100.0, 100.0] and t.loc["U05", "p_A"] == 1.0
     assert (tmp_path / "a" / "robustness.vi.pdf").read_bytes()[:5] == b"%PDF-"
+    import json
+
+    from pypdf import PdfReader
+
+    published_on = json.loads((published_mini / "manifest.json").read_text(encoding="utf-8"))["published_on"]
+    created = PdfReader(tmp_path / "a" / "robustness.vi.pdf").metadata.creation_date
+    assert created.date().isoformat() == published_on  # the examined publication's date, not 1970 or today
     for lang in ("vi", "en"):
         assert outside_printable(tmp_path / "a" / f"robustness.{lang}.pdf") == []
         assert ink_outside_printable(tmp_path / "a" / f"robustness.{lang}.pdf") == []
