@@ -25,7 +25,6 @@ from expectations.suites import check_with_gx, gx_problems
 from tasks import compute, ingest, publishing, render, report, store
 from tasks.checks import plausibility_warnings
 from tasks.methodology import MethodologyError
-from tasks.problems import PROBLEM_COLUMNS
 from tasks.ranking import published_criteria, published_proforma, published_results
 from tasks.resources import PACKAGES
 
@@ -145,10 +144,6 @@ def progress(where: str, what: str) -> None:
         print(f"parindex: {where} · {what}", file=sys.stderr, flush=True)
 
 
-def _fail_validation(out: Path, problems: pd.DataFrame) -> Path:
-    return publishing.write_validation(out, problems, publishing.problem_summary(problems))
-
-
 @flow(name="parindex-annual-run")
 def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                parent_run_id: str | None = None, previous_publication: str | None = None,
@@ -193,13 +188,13 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             lap("ingest")
         except (ingest.InputError, MethodologyError) as exc:
             rows = ingest.unreadable_rows(exc, inputs)
-            path = _fail_validation(out_dir, pd.DataFrame(rows, columns=PROBLEM_COLUMNS))
+            path = publishing.write_validation(out_dir, rows)
             shutil.rmtree(staging, ignore_errors=True)
             return _invalid(compute.InputsUnreadable(rows), len(rows), path)
         checked = validate(bundle, gx_suites(bundle))
         lap("validate")
         if checked.errors:
-            path = _fail_validation(out_dir, checked.problems_frame())
+            path = publishing.write_validation(out_dir, checked.problems_frame())
             shutil.rmtree(staging, ignore_errors=True)
             return _invalid(compute.ValidationFailed(checked), len(checked.errors), path)
         criteria, totals, rates = score(bundle, checked)
@@ -229,7 +224,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                                           database=store.redact(url), units=len(ranked), changes=changes)
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
         publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished}, corrections_applied)
-        publishing.write_validation(out_dir, checked.problems_frame(), publishing.problem_summary(checked.problems_frame()))
+        publishing.write_validation(out_dir, checked.problems_frame())
         lap("store_publish")
         _artifacts(run, computed, out_dir, changes, m.decimals)
     except BaseException:

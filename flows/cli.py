@@ -94,14 +94,9 @@ def _preflight(inputs: Path, out: Path) -> bool:
         load_methodology(ingest.locate_inputs(inputs)["methodology"])
         return True
     except (ingest.InputError, MethodologyError) as exc:
-        import pandas as pd
+        from tasks.publishing import write_validation
 
-        from tasks.problems import PROBLEM_COLUMNS
-        from tasks.publishing import problem_summary, write_validation
-
-        problems = pd.DataFrame(ingest.unreadable_rows(exc, str(inputs)), columns=PROBLEM_COLUMNS)
-        out.mkdir(parents=True, exist_ok=True)
-        write_validation(out.resolve(), problems, problem_summary(problems))
+        write_validation(out.resolve(), ingest.unreadable_rows(exc, str(inputs)))
         _print_problems(out)
         return False
 
@@ -114,16 +109,12 @@ def _database_ready(db: str | None) -> bool:
         return True
     from tasks import store
 
-    engine = store.make_engine(db)
     try:
-        with store.publication_lock(engine):
-            store.migrate(engine)
+        store.prepare(db)
         return True
     except store.StoreError as exc:
         sys.stderr.write(f"parindex: {exc}\nNothing was published.\n")
         return False
-    finally:
-        engine.dispose()
 
 
 def level_folders(inputs: Path) -> list[Path]:
@@ -322,18 +313,11 @@ def cmd_migrate(args) -> int:
     publishing needs (README: PostgreSQL, two roles)."""
     from tasks import store
 
-    engine = store.make_engine(args.db)
     try:
-        with store.publication_lock(engine):
-            store.migrate(engine)
-            if args.app_role:
-                store.grant_app_role(engine, args.app_role)
-        current, _ = store.revisions(engine)
+        current = store.prepare(args.db, args.app_role)
     except store.StoreError as exc:
         sys.stderr.write(f"parindex: {exc}\n")
         return EXIT_INVALID
-    finally:
-        engine.dispose()
     print(f"{store.redact(args.db)}: schema at revision {current}"
           + (f"; role {args.app_role} may read, insert and record replacements, nothing else" if args.app_role else ""))
     return EXIT_OK

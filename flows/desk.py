@@ -72,8 +72,7 @@ def whatif(from_dir: str, methodology: str, out: str) -> dict:
     bundle.index = {**bundle.index, "year": m.year}  # another year's methodology on these inputs is the point
     checked = check_with_gx(bundle, raise_on_error=False)
     if checked.errors:
-        frame = checked.problems_frame()
-        publishing.write_validation(out_dir, frame, publishing.problem_summary(frame))
+        publishing.write_validation(out_dir, checked.problems_frame())
         raise compute.ValidationFailed(checked)
     criteria, totals, _ = compute.score(bundle, checked)
     after = published_results(m, compute.rank(bundle, checked, totals))

@@ -21,7 +21,6 @@ from flows.annual import annual_run
 from tasks import compute, ingest, publishing, store
 from tasks.corrections import applied_corrections, apply_corrections, check_corrections
 from tasks.methodology import load_methodology
-from tasks.problems import PROBLEM_COLUMNS
 
 
 class _Refused(Exception):
@@ -32,12 +31,8 @@ class _Refused(Exception):
 
 
 def _fail(out_dir: Path, rows: list[dict]) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
-    errors = frame[frame["severity"] == "error"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = publishing.write_validation(out_dir, frame, publishing.problem_summary(frame))
+    errors = [r for r in rows if r["severity"] == "error"]
+    path = publishing.write_validation(out_dir, rows)
     get_run_logger().error(f"the corrections were refused: {len(errors)} error(s); see {path}")
     raise _Refused(Failed(message=f"corrections refused: {len(errors)} error(s); see {path}",
                           data=compute.InputsUnreadable(rows)))

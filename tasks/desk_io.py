@@ -17,15 +17,13 @@ from tasks import compute, desk, ingest, publishing, render
 from tasks import robustness as rb
 from tasks.checks import check_inputs
 from tasks.methodology import MethodologyError
-from tasks.problems import PROBLEM_COLUMNS
 from tasks.ranking import published_results
 
 
 def unreadable(out: Path, exc: Exception, where: str) -> compute.InputsUnreadable:
     """The validation page for a publication that cannot be read, and the error to raise."""
     rows = ingest.unreadable_rows(exc, where)
-    frame = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
-    publishing.write_validation(out, frame, publishing.problem_summary(frame))
+    publishing.write_validation(out, rows)
     return compute.InputsUnreadable(rows)
 
 
@@ -55,7 +53,7 @@ def reports(out: Path, stem: str, template: str, contexts: dict[str, dict], when
 def robustness_of(from_dir: Path, out_dir: Path, replicates: int, seed: int, kinds: tuple[str, ...],
                   width: float) -> dict:
     """One publication's robustness.csv, sensitivity.csv and reports (plain function: the flow runs it in this
-    process for one publication, in forked workers for many)."""
+    process for one publication, in spawned workers for many)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         bundle = ingest.read_published(from_dir)
@@ -87,7 +85,7 @@ def robustness_of(from_dir: Path, out_dir: Path, replicates: int, seed: int, kin
 
 
 def robustness_job(job: tuple) -> dict:
-    """One publication of many, in a forked worker: its summary, or the reason it could not be done."""
+    """One publication of many, in a spawned worker: its summary, or the reason it could not be done."""
     from_dir, out_dir, *args = job
     try:
         return robustness_of(Path(from_dir), Path(out_dir), *args)

@@ -297,16 +297,21 @@ def problem_summary(problems, limit: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_validation(out: Path, problems, summary: str) -> Path:
-    """Replace `out/validation/` with the problems of the latest attempt: errors.csv, summary.txt and
-    report.html (the page a council reads)."""
+def write_validation(out: Path, problems) -> Path:
+    """Replace `out/validation/` with the problems of the latest attempt (a frame, or problem rows as
+    ingest.unreadable_rows and the checks make them): errors.csv, summary.txt (what the command prints,
+    problem_summary) and report.html (the page a council reads)."""
+    import pandas as pd
+
+    from tasks.problems import PROBLEM_COLUMNS
+
+    problems = (problems.copy() if isinstance(problems, pd.DataFrame) else
+                pd.DataFrame(problems, columns=PROBLEM_COLUMNS))
+    summary = problem_summary(problems)
     final = out / "validation"
     tmp = out / ".validation-tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    import pandas as pd
-
-    problems = problems.copy()
     problems["row"] = pd.to_numeric(problems["row"], errors="coerce").astype("Int64")  # 7, never 7.0
     from tasks.render import render_html, write_csv
 

@@ -263,6 +263,20 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             f"{engine.url.username}") from exc
 
 
+def prepare(url: str, app_role: str | None = None) -> str:
+    """The database at `url` brought to this version's schema under the publication lock, `app_role` granted
+    least privilege when named; returns the revision it is at. Raises StoreError."""
+    engine = make_engine(url)
+    try:
+        with publication_lock(engine):
+            migrate(engine)
+            if app_role:
+                grant_app_role(engine, app_role)
+        return revisions(engine)[0]
+    finally:
+        engine.dispose()
+
+
 #: what the pipeline's role may do (grant_app_role): read everything, add rows, record a replacement
 APP_UPDATABLE = {"runs": ("status", "replaced_by", "superseded_by")}
 
@@ -281,11 +295,10 @@ def grant_app_role(engine: Engine, role: str) -> None:
         if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is None:
             raise StoreError(f"role {role} does not exist: CREATE ROLE {role} LOGIN PASSWORD '…' first / "
                              f"vai trò {role} chưa có")
-        tables = [t for t in metadata.tables]
         conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
         conn.execute(sa.text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
         conn.execute(sa.text(f"GRANT SELECT ON alembic_version TO {role}"))
-        for t in tables:
+        for t in metadata.tables:
             conn.execute(sa.text(f'GRANT SELECT, INSERT ON "{t}" TO {role}'))
         for t, columns in APP_UPDATABLE.items():
             conn.execute(sa.text(f'GRANT UPDATE ({", ".join(columns)}) ON "{t}" TO {role}'))
