@@ -5,6 +5,7 @@ Wiring only: every step is a plain function from tasks/, wrapped here as a Prefe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -62,10 +63,31 @@ def content_key(context, parameters: dict) -> str:
 # could at most add or drop a GX row, and every GX rule has its typed twin in tasks/checks.py, which runs
 # fresh each time, as do scoring and ranking (0.2 s). No published figure is ever read from Prefect's storage.
 CACHED = {"cache_key_fn": content_key, "persist_result": True}
-locate_inputs = task(ingest.locate_inputs, name="locate inputs", cache_policy=NO_CACHE)
-archive_inputs = task(ingest.archive_inputs, name="archive inputs", cache_policy=NO_CACHE, retries=2,
-                      retry_delay_seconds=2)
-read_inputs = task(ingest.read_inputs, name="read inputs", cache_policy=NO_CACHE)
+
+
+def _refusals_returned(fn):
+    """Bad input is an answer, not a crash: the task returns the InputError or MethodologyError instead of
+    raising it (Prefect logs a raised one with its traceback on the user's terminal), and the flow raises it
+    where it reports it (_raised)."""
+    @functools.wraps(fn)
+    def returning(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ingest.InputError, MethodologyError) as exc:
+            return exc
+    return returning
+
+
+def _raised(value):
+    if isinstance(value, (ingest.InputError, MethodologyError)):
+        raise value
+    return value
+
+
+locate_inputs = task(_refusals_returned(ingest.locate_inputs), name="locate inputs", cache_policy=NO_CACHE)
+archive_inputs = task(_refusals_returned(ingest.archive_inputs), name="archive inputs", cache_policy=NO_CACHE,
+                      retries=2, retry_delay_seconds=2)
+read_inputs = task(_refusals_returned(ingest.read_inputs), name="read inputs", cache_policy=NO_CACHE)
 
 
 def _gx_suites(bundle) -> list[dict]:
@@ -182,9 +204,9 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
 
     try:
         try:
-            roles = locate_inputs(Path(inputs), CONFIG_DIR)
-            archived = archive_inputs(roles, staging)
-            bundle = read_inputs(staging, archived)
+            roles = _raised(locate_inputs(Path(inputs), CONFIG_DIR))
+            archived = _raised(archive_inputs(roles, staging))
+            bundle = _raised(read_inputs(staging, archived))
             lap("ingest")
         except (ingest.InputError, MethodologyError) as exc:
             rows = ingest.unreadable_rows(exc, inputs)

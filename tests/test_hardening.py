@@ -344,3 +344,16 @@ def test_a_sheet_or_a_csv_with_too_many_rows_is_refused(mini, tmp_path):
         fh.write(",".join(original.columns) + "\n")
         fh.write("U01,1.1\n" * (MAX_TABLE_ROWS + 1))
     assert "has 2,000,001 rows, more than the 2,000,000" in _refusal(mini, tmp_path / "csv")
+
+
+@pytest.mark.xdist_group("cli")
+def test_a_file_the_run_cannot_read_is_exit_2_naming_it_without_a_traceback(mini, tmp_path):
+    """A missing column surfaces inside the flow's 'read inputs' task: the command names the user's file and
+    column in both languages, exit 2, and Prefect logs no traceback of it."""
+    from tests.test_cli import parindex
+
+    (mini / "self_assessment.csv").write_text("unit_code,criterion_code\nU01,1.1\n", encoding="utf-8")
+    proc = parindex("run", "--inputs", str(mini), "--out", str(tmp_path / "o"), "--no-unit-pdfs")
+    assert proc.returncode == 2, proc.stderr
+    assert "self_assessment.csv" in proc.stderr and "appraised_points" in proc.stderr and "thiếu cột" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
