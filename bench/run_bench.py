@@ -38,8 +38,8 @@ def raw_dossiers() -> list[str]:
     import duckdb
     import numpy as np
 
-    from expectations.dossiers import validate_and_aggregate
-    from tasks.sample import write_raw_dossiers
+    from flows.sample import write_raw_dossiers
+    from tasks.dossiers import validate_and_aggregate
 
     path = DATA / "dossiers-20m.parquet"
     codes = [f"{i:05d}" for i in range(3321)]  # one code per commune-level unit of the 2025 registry
@@ -89,7 +89,7 @@ def raw_dossiers() -> list[str]:
 
 
 def _rule_names() -> list[str]:
-    from expectations.dossiers import RULES, UNKNOWN_UNIT
+    from tasks.dossiers import RULES, UNKNOWN_UNIT
 
     return [r.name for r in (*RULES, UNKNOWN_UNIT)]
 
@@ -271,9 +271,10 @@ def desk() -> list[str]:
     from tasks import robustness as rb
     from tasks.checks import check_inputs
     from tasks.ranking import published_results
+    from tasks.rules import pandas_engine
 
     bundle = ingest.read_published(commune)
-    checked = check_inputs(bundle)
+    checked = check_inputs(bundle, pandas_engine)
     criteria, totals, _ = compute.score(bundle, checked)
     results = published_results(bundle.methodology, compute.rank(bundle, checked, totals))
     t0 = time.perf_counter()

@@ -59,7 +59,7 @@ def _run_guarded(fn, out: Path) -> int:
 
 
 def cmd_sample(args) -> int:
-    from tasks.sample import write_national_sample, write_sample
+    from flows.sample import write_national_sample, write_sample
 
     try:
         if args.scale == "national":

@@ -10,7 +10,7 @@ from prefect import flow
 
 from flows.annual import annual_run
 from flows.rerun import rerun
-from tasks.sample import LEVELS, write_demo_corrections, write_sample
+from flows.sample import LEVELS, write_demo_corrections, write_sample
 
 DEMO_YEAR = 2024
 #: the 2024 indices were announced in April 2025 (the council's draft two days before)

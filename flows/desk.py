@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from expectations.suites import check_with_gx
+from expectations.suites import validate
 from tasks import compute, desk, desk_io, ingest, publishing, render
 from tasks import robustness as rb
 from tasks.methodology import MethodologyError
@@ -70,7 +70,7 @@ def whatif(from_dir: str, methodology: str, out: str) -> dict:
         raise desk_io.unreadable(out_dir, exc, methodology) from exc
     m = bundle.methodology
     bundle.index = {**bundle.index, "year": m.year}  # another year's methodology on these inputs is the point
-    checked = check_with_gx(bundle, raise_on_error=False)
+    checked = validate(bundle, raise_on_error=False)
     if checked.errors:
         publishing.write_validation(out_dir, checked.problems_frame())
         raise compute.ValidationFailed(checked)

@@ -17,9 +17,10 @@ import yaml
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
+from expectations.suites import validate_corrections
 from flows.annual import annual_run
 from tasks import compute, ingest, publishing, store
-from tasks.corrections import applied_corrections, apply_corrections, check_corrections
+from tasks.corrections import applied_corrections, apply_corrections
 from tasks.methodology import load_methodology
 
 
@@ -109,12 +110,7 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
                                          encoding="utf-8")
         m = load_methodology(work / "methodology.yaml")
         units = ingest.read_table(work / names["units"], "units").frame
-        typed, problems = check_corrections(corr_table.frame, corr_table.file, m, units)
-        from expectations.suites import merge_problems, validate_with_gx
-
-        scored = units.loc[units["level"] == m.level, "unit_code"].tolist()
-        gx_found = validate_with_gx(m, {"corrections": (corr_table.file, corr_table.frame)}, scored)
-        problems = merge_problems(gx_found, problems)
+        typed, problems = validate_corrections(corr_table, m, units)
         if any(p["severity"] == "error" for p in problems):
             _fail(out_dir, problems)
         sa_file = work / names["self_assessment"]

@@ -1,4 +1,5 @@
-"""Pure module: from a read input bundle to ranked results — the scoring core shared by the flow and `sample`."""
+"""Pure module: from validated inputs to ranked results — the scoring core shared by the flow and `sample`.
+Validation itself is expectations.suites.validate (the one entry point: GX and the typed checks)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.checks import Checked, check_inputs
-from tasks.problems import cap_problems
+from tasks.checks import Checked
 from tasks.ranking import published_criteria, published_results, rank_and_classify
 from tasks.scoring import dossier_rates, score_criteria, sum_results
 
@@ -39,14 +39,6 @@ class Computed:
     criteria_published: pd.DataFrame  # criteria.csv
 
 
-def validate(inputs) -> Checked:
-    checked = check_inputs(inputs)
-    checked.problems = cap_problems(checked.problems)
-    if checked.errors:
-        raise ValidationFailed(checked)
-    return checked
-
-
 def score(inputs, checked: Checked) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     m = inputs.methodology
     scored_units = checked.units[checked.units["level"] == m.level].reset_index(drop=True)
@@ -60,9 +52,8 @@ def rank(inputs, checked: Checked, totals: pd.DataFrame) -> pd.DataFrame:
     return rank_and_classify(inputs.methodology, totals, checked.previous, checked.lineage)
 
 
-def compute(inputs) -> Computed:
-    """validate → score → rank, without Prefect (the flow runs the same steps as tasks)."""
-    checked = validate(inputs)
+def compute(inputs, checked: Checked) -> Computed:
+    """score → rank of validated inputs, without Prefect (the flow runs the same steps as tasks)."""
     criteria, totals, rates = score(inputs, checked)
     ranked = rank(inputs, checked, totals)
     m = inputs.methodology

@@ -7,49 +7,22 @@ import math
 
 import pandas as pd
 
-from tasks.checks import above_maximum
 from tasks.methodology import Methodology
-from tasks.problems import Collector, parse_numbers
+from tasks.problems import Collector
+from tasks.rules import Context, Engine, checked_rows
 
-COLUMNS = ("appraised_points", "self_points", "points")
 CHANGES_COLUMNS = ["unit_code", "criterion_code", "old_points", "new_points", "old_total", "new_total",
                    "old_rank", "new_rank", "old_band", "new_band", "reason", "reference"]
 
 
-def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.DataFrame) -> tuple[pd.DataFrame,
-                                                                                             list[dict]]:
-    """Typed corrections and the problems found (unknown unit, criterion or column; a value out of range)."""
+def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.DataFrame,
+                      engine: Engine) -> tuple[pd.DataFrame, list[dict]]:
+    """Typed corrections and the problems found by the declared rules (tasks/rules.py: unknown unit,
+    criterion or column; a value out of range; a cell corrected twice)."""
     col = Collector()
-    leaves = {lf.code: lf for lf in m.leaves()}
-    scored = set(units.loc[units["level"] == m.level, "unit_code"])
-    bad_unit = ~t["unit_code"].isin(scored)
-    col.add_rows(file, t[bad_unit], "unit_code", f"is not a unit of level {m.level!r} in the published run",
-                 vi=f"không phải đơn vị cấp {m.level!r} trong lần công bố")
-    bad_column = ~t["column"].isin(COLUMNS)
-    col.add_rows(file, t[bad_column], "column",
-                 "must be appraised_points or self_points (self-assessment) or points (deductions)",
-                 vi="phải là appraised_points hoặc self_points (tự đánh giá) hoặc points (điểm trừ)")
-    sa_rows = t["column"].isin(("appraised_points", "self_points"))
-    not_appraisal = sa_rows & ~t["criterion_code"].map(lambda c: c in leaves and leaves[c].source == "appraisal")
-    col.add_rows(file, t[not_appraisal], "criterion_code",
-                 "is not an appraisal criterion of the methodology, so its points cannot be corrected",
-                 vi="không phải tiêu chí thẩm định của bộ tiêu chí nên không đính chính điểm được")
-    ded_rows = t["column"] == "points"
-    if m.deductions is None:
-        col.add_rows(file, t[ded_rows], "column", f"methodology {m.id} has no deductions to correct",
-                     vi=f"bộ tiêu chí {m.id} không có điểm trừ để đính chính")
-    ded_bad = ded_rows & (t["criterion_code"] != "") & ~t["criterion_code"].isin(
-        set(leaves) | {f.code for f in m.fields})
-    col.add_rows(file, t[ded_bad], "criterion_code", "is not a criterion or field code of the methodology",
-                 vi="không phải mã tiêu chí hoặc lĩnh vực của bộ tiêu chí")
-    values = parse_numbers(t, "new_value", file, col, required=True, minimum=0)
-    maxima = t["criterion_code"].map(lambda c: leaves[c].max_points if c in leaves else math.inf)
-    over = above_maximum(t, values.where(sa_rows), maxima, "new_value", file, col)
-    dup = t.duplicated(["unit_code", "criterion_code", "column"], keep=False)
-    col.add_rows(file, t[dup], "criterion_code", "is corrected twice in the same file: keep one row",
-                 vi="bị đính chính hai lần trong cùng tệp: chỉ giữ một dòng")
-    ok = ~(bad_unit | bad_column | not_appraisal | ded_bad | over | dup) & values.notna()
-    return t[ok].assign(new_value=values[ok]), col.items
+    scored = frozenset(units.loc[units["level"] == m.level, "unit_code"])
+    frame, ok = checked_rows("corrections", t, file, Context(m, scored), col, engine)
+    return t[ok].assign(new_value=frame["_new_value"][ok]), col.items
 
 
 def apply_corrections(corr: pd.DataFrame, self_assessment: pd.DataFrame,

@@ -18,6 +18,7 @@ from tasks import robustness as rb
 from tasks.checks import check_inputs
 from tasks.methodology import MethodologyError
 from tasks.ranking import published_results
+from tasks.rules import pandas_engine
 
 
 def unreadable(out: Path, exc: Exception, where: str) -> compute.InputsUnreadable:
@@ -59,7 +60,7 @@ def robustness_of(from_dir: Path, out_dir: Path, replicates: int, seed: int, kin
         bundle = ingest.read_published(from_dir)
     except (ingest.InputError, MethodologyError) as exc:
         raise unreadable(out_dir, exc, str(from_dir)) from exc
-    checked = check_inputs(bundle)  # the inputs validated at publication: typed again here, not re-judged
+    checked = check_inputs(bundle, pandas_engine)  # the inputs validated at publication: typed again here, not re-judged
     m = bundle.methodology
     criteria, totals, _ = compute.score(bundle, checked)
     results = published_results(m, compute.rank(bundle, checked, totals))

@@ -18,24 +18,23 @@ import math
 
 import pandas as pd
 
-from tasks.problems import Collector, parse_numbers
+from tasks.problems import Collector
+from tasks.rules import Context, Engine, checked_rows
 
 
-def check_lineage(t: pd.DataFrame, file: str, scored_units: set[str], previous: pd.DataFrame | None,
-                  col: Collector) -> pd.DataFrame:
-    """Typed lineage rows; problems: unknown successor, predecessor missing from previous_results,
-    negative weight, a split without weights, mixed empty and given weights for one successor."""
-    bad_unit = ~t["unit_code"].isin(scored_units)
-    col.add_rows(file, t[bad_unit], "unit_code", "is not a unit of units.csv at the methodology's level",
-                 vi="không phải đơn vị trong units.csv ở cấp của bộ tiêu chí")
-    col.add_rows(file, t[t["predecessor_code"] == ""], "predecessor_code", "is empty", vi="bị trống")
-    weights = parse_numbers(t, "weight", file, col, required=False, minimum=0)
-    ok = ~bad_unit & (t["predecessor_code"] != "") & ~((t["weight"] != "") & weights.isna())
+def check_lineage(t: pd.DataFrame, file: str, ctx: Context, previous: pd.DataFrame | None, col: Collector,
+                  engine: Engine) -> pd.DataFrame:
+    """Typed lineage rows. Row rules (tasks/rules.py): unknown successor, empty predecessor, a weight that is
+    not a number ≥ 0, a pair listed twice. Across rows and tables: a predecessor missing from previous_results,
+    a split without weights, mixed empty and given weights for one successor, weights adding up to 0."""
+    frame, ok = checked_rows("lineage", t, file, ctx, col, engine)
+    weights = frame["_weight"]
     if previous is None:
         if len(t):
             col.add(file, None, "", "predecessor_code", "",
                     "lineage.csv needs previous_results in index.yaml: predecessors are found there",
-                    vi="lineage.csv cần previous_results trong index.yaml: đơn vị tiền thân được tra ở đó")
+                    vi="lineage.csv cần previous_results trong index.yaml: đơn vị tiền thân được tra ở đó",
+                    check="cross:lineage")
         ok &= False
     else:
         known = set(previous["unit_code"])
@@ -43,13 +42,10 @@ def check_lineage(t: pd.DataFrame, file: str, scored_units: set[str], previous: 
         col.add_rows(file, t[missing], "predecessor_code",
                      "is not in previous_results: a predecessor must have a published result last year",
                      unit_col="unit_code",
-                     vi="không có trong previous_results: đơn vị tiền thân phải có kết quả công bố năm trước")
+                     vi="không có trong previous_results: đơn vị tiền thân phải có kết quả công bố năm trước",
+                     check="cross:lineage")
         ok &= ~missing
     typed = t.assign(weight=weights)
-    dup = typed.duplicated(["unit_code", "predecessor_code"], keep="first")
-    col.add_rows(file, typed[dup], "predecessor_code", "is listed twice for the same unit",
-                 vi="được ghi hai lần cho cùng một đơn vị")
-    ok &= ~dup
     # a split predecessor needs explicit weights on every row
     feeds = typed[ok].groupby("predecessor_code")["unit_code"].nunique()
     split = set(feeds[feeds > 1].index)
@@ -63,11 +59,12 @@ def check_lineage(t: pd.DataFrame, file: str, scored_units: set[str], previous: 
         rows = typed[ok & (typed["unit_code"] == unit) & typed["weight"].isna()]
         col.add_rows(file, rows, "weight", f"is empty while other predecessors of unit {unit} have weights: "
                                            "give all or none",
-                     vi=f"bị trống trong khi các đơn vị tiền thân khác của {unit} có tỷ trọng: ghi đủ hoặc bỏ trống tất cả")
+                     vi=f"bị trống trong khi các đơn vị tiền thân khác của {unit} có tỷ trọng: ghi đủ hoặc bỏ trống tất cả",
+                     check="cross:lineage")
     zero = typed[ok].groupby("unit_code")["weight"].agg(lambda w: w.notna().all() and w.sum() == 0)
     for unit in zero[zero].index:
         col.add(file, None, unit, "weight", "0", f"the weights of unit {unit} add up to 0",
-                vi=f"tổng tỷ trọng của đơn vị {unit} bằng 0")
+                vi=f"tổng tỷ trọng của đơn vị {unit} bằng 0", check="cross:lineage")
     return typed[ok][["unit_code", "predecessor_code", "predecessor_name", "weight", "_row"]]
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.text import DECIMAL_COMMA
-
 #: validation/errors.csv; `problem` is English, `problem_vi` Vietnamese; `check` names the rule that fired
 PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity", "problem_vi", "check"]
 
@@ -42,9 +40,13 @@ class Collector:
         return self.kept + [_more_line(file, column, severity, n, self.per)
                             for (file, column, severity), n in totals.items() if n > self.per]
 
-    def extend(self, problems: list[dict]) -> None:
+    def extend(self, problems) -> None:
         for p in problems:
             self._keep(p)
+
+    def reject(self, file: str, rows) -> None:
+        """Remember rows refused by an error (the rows-rejected figures count them, listed or not)."""
+        self.rejected.setdefault(file, set()).update(int(r) for r in rows if r == r and r)
 
     def _keep(self, p: dict) -> None:
         key = (p["file"], p["column"], p["severity"])
@@ -54,12 +56,14 @@ class Collector:
         if self.counts[key] <= self.per:
             self.kept.append(p)
 
-    def add(self, file, row, unit_code, column, value, problem, severity="error", *, vi: str):
-        """One problem: `problem` in English, `vi` the same sentence in Vietnamese (both are required)."""
+    def add(self, file, row, unit_code, column, value, problem, severity="error", *, vi: str,
+            check: str = "cross"):
+        """One problem: `problem` in English, `vi` the same sentence in Vietnamese (both are required);
+        `check` names the rule (row rules are worded by tasks.rules.problem_of)."""
         self._keep({"file": file, "row": None if row in (None, 0) else int(row),
                     "unit_code": unit_code or "", "column": column, "value": "" if value is None
                     else str(value), "problem": problem, "severity": severity, "problem_vi": vi,
-                    "check": "pandas"})
+                    "check": check})
 
     def each(self, file: str, column: str, rows: pd.DataFrame, severity: str = "error"):
         """The records of `rows` a check should word one by one: as many as there is room for; the others are
@@ -74,10 +78,10 @@ class Collector:
         return rows.iloc[:room].to_dict("records")
 
     def add_rows(self, file: str, rows: pd.DataFrame, column: str, problem: str, severity="error",
-                 unit_col: str = "unit_code", *, vi: str):
+                 unit_col: str = "unit_code", *, vi: str, check: str = "cross"):
         for d in self.each(file, column, rows, severity):
             self.add(file, d.get("_row"), d.get(unit_col, ""), column, d.get(column, ""), problem, severity,
-                     vi=vi)
+                     vi=vi, check=check)
 
 
 def _more_line(file: str, column: str, severity: str, n: int, per: int) -> dict:
@@ -86,31 +90,6 @@ def _more_line(file: str, column: str, severity: str, n: int, per: int) -> dict:
                        f"the first {per} are listed)", "severity": severity,
             "problem_vi": f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; liệt kê {per} lỗi đầu)",
             "check": "capped"}
-
-
-def parse_numbers(table: pd.DataFrame, column: str, file: str, col: Collector, *, required: bool,
-             integer: bool = False, minimum: float | None = 0) -> pd.Series:
-    """Parse a text column into numbers, reporting every cell that is not one (NaN where blank/bad)."""
-    text = table[column].astype(str)
-    values = pd.to_numeric(text.where(text != ""), errors="coerce")
-    bad = (text != "") & values.isna()
-    for d in col.each(file, column, table[bad]):
-        hint = " (use '.' as the decimal separator)" if DECIMAL_COMMA.match(d[column]) else ""
-        hint_vi = " (dùng dấu '.' để ngăn cách phần thập phân)" if hint else ""
-        col.add(file, d["_row"], d.get("unit_code", ""), column, d[column], f"is not a number{hint}",
-                vi=f"không phải là số{hint_vi}")
-    if required:
-        col.add_rows(file, table[text == ""], column, "is empty; a value is required", vi="bị trống; bắt buộc có giá trị")
-    if integer:
-        frac = values.notna() & (values % 1 != 0)
-        col.add_rows(file, table[frac], column, "must be a whole number", vi="phải là số nguyên")
-        values = values.where(~frac)
-    if minimum is not None:
-        neg = values < minimum
-        col.add_rows(file, table[neg], column, f"must not be below {minimum:g}", vi=f"không được nhỏ hơn {minimum:g}")
-        values = values.where(~neg)
-    return values
-
 
 
 #: problems listed per file, column and severity; the rest are counted in one more line (a million junk rows
@@ -124,3 +103,9 @@ def cap_problems(problems: list[dict], per: int = PROBLEMS_PER_COLUMN) -> list[d
     col = Collector(per)
     col.extend([p for p in problems if p.get("check") != "capped"])
     return col.items + [p for p in problems if p.get("check") == "capped"]
+
+
+def in_fixing_order(problems: list[dict]) -> list[dict]:
+    """The order a person fixes problems in: file, then row; problems about what is missing (no row) after the
+    rows of their file."""
+    return sorted(problems, key=lambda p: (p["file"], not p["row"], p["row"] or 0, p["unit_code"], p["column"]))

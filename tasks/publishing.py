@@ -361,6 +361,7 @@ def changes_against(previous_dir: Path, bundle, computed):
     import pandas as pd
 
     from tasks.corrections import check_corrections, compute_changes
+    from tasks.rules import pandas_engine
 
     manifest = json.loads((previous_dir / "manifest.json").read_text(encoding="utf-8"))
     old_results = pd.read_csv(previous_dir / "results.csv", dtype={"unit_code": str, "criterion_code": str},
@@ -373,7 +374,8 @@ def changes_against(previous_dir: Path, bundle, computed):
         old_ded = read_table(previous_dir / manifest["inputs"]["deductions"]["file"], "deductions").frame
     new_ded = bundle.tables["deductions"].frame if "deductions" in bundle.tables else None
     table = bundle.tables["corrections"]
-    corr, _ = check_corrections(table.frame, table.file, bundle.methodology, computed.checked.units)
+    corr, _ = check_corrections(table.frame, table.file, bundle.methodology, computed.checked.units,
+                                pandas_engine)  # checked by the rerun already: typed again, not re-judged
     return compute_changes(corr, old_results, computed.results, old_criteria, computed.criteria_published,
                            old_ded, new_ded)
 

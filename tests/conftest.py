@@ -31,7 +31,7 @@ def mini(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory) -> Path:
     """`parindex sample` output for Hải Dương, 2023–2024, all three levels (written once per session)."""
-    from tasks.sample import write_sample
+    from flows.sample import write_sample
 
     root = tmp_path_factory.mktemp("sample")
     write_sample(root, province="hai-duong", year=2024, years=2)

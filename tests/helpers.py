@@ -1,4 +1,5 @@
-"""Test helpers: compute a folder without Prefect, and small CSV edits."""
+"""Test helpers: validate and compute a folder without Prefect (with the production validator,
+expectations.suites.validate), and small CSV edits."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from expectations.suites import validate
 from tasks.compute import compute
 from tasks.ingest import archive_inputs, locate_inputs, read_inputs
 from tests.conftest import CONFIG
@@ -17,7 +19,8 @@ def read_folder(folder: Path, scratch: Path):
 
 
 def compute_folder(folder: Path, scratch: Path):
-    return compute(read_folder(folder, scratch))
+    bundle = read_folder(folder, scratch)
+    return compute(bundle, validate(bundle))
 
 
 def edit_csv(path: Path, fn) -> None:

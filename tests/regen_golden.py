@@ -7,8 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from flows.sample import LEVELS, write_sample
 from tasks.render import write_csv
-from tasks.sample import LEVELS, write_sample
 from tests.helpers import compute_folder
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from expectations.suites import validate
 from tasks import publishing, store
 from tasks.compute import compute
 from tests.conftest import REPO
@@ -49,7 +50,7 @@ def two_versions(prefect_harness, mini, tmp_path):
              lambda d: d.assign(appraised_points=d["appraised_points"].where(d.index != 0, "1")))
     template = tmp_path / "template"
     bundle = read_folder(mini, template)  # archives the inputs into template/inputs
-    computed = compute(bundle)
+    computed = compute(bundle, validate(bundle))
     run_id = str(uuid.uuid4())
     for name in publishing.PUBLISHED:  # the other outputs as version 1 has them: what moves is what counts
         src = out / name

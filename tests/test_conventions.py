@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import REPO
 
-PURE = ["schema", "problems", "methodology", "numbers", "text", "checks", "scoring", "ranking", "lineage",
+PURE = ["schema", "problems", "methodology", "numbers", "text", "rules", "checks", "scoring", "ranking", "lineage",
         "compute", "report", "corrections", "robustness", "desk"]
 HEAVY = {"prefect", "sqlalchemy", "great_expectations", "jinja2", "typst", "alembic"}
 
@@ -67,3 +67,29 @@ def test_no_import_circle_between_project_modules():
     for m in modules:
         if m not in state:
             visit(m, [m])
+
+
+#: the layers, lowest first: a module may import its own layer and those below, never one above
+LAYERS = ("tasks", "expectations", "flows")
+
+
+def test_no_module_imports_a_layer_above_it():
+    for pkg in LAYERS:
+        above = LAYERS[LAYERS.index(pkg) + 1:]
+        for path in (REPO / pkg).glob("*.py"):
+            wrong = {i for i in _project_imports(path) if i.split(".")[0] in above}
+            assert not wrong, f"{pkg}/{path.name} imports {sorted(wrong)} from a layer above it"
+
+
+def test_row_rules_are_declared_once():
+    """No row rule is written twice: no GX expectation outside expectations/suites.py, and every message of the
+    row rules lives in tasks/rules.py (the engines word from the declarations)."""
+    for pkg in ("tasks", "flows", "expectations"):
+        for path in (REPO / pkg).glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            if path.name != "suites.py":
+                assert "ExpectColumn" not in text, path
+            if path.name != "rules.py":
+                for sentence in ("is above the maximum", "is not a number", "must be a whole number",
+                                 "is not on the scale of question"):
+                    assert sentence not in text, (path, sentence)

@@ -9,26 +9,53 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from expectations.suites import build_rules, check_with_gx
+from expectations.suites import validate
 from tasks.compute import ValidationFailed, rank, score
 from tasks.methodology import load_methodology
+from tasks.rules import Context, all_rules, failing, prepare, problem_of
 from tests.conftest import MINI
 from tests.helpers import edit_csv, read_folder
 
 
 def test_rules_take_codes_and_scales_from_the_methodology(mini):
     m = load_methodology(MINI / "methodology.yaml")
-    rules = {(r.table, r.column, type(r.expectation).__name__): r for r in build_rules(m, {"U01"})}
-    codes = rules[("self_assessment", "criterion_code", "ExpectColumnValuesToBeInSet")].expectation.value_set
-    assert sorted(codes) == ["1.1", "1.2.1", "1.2.2"]  # appraisal leaves only: 1.3 is survey, 2.x dossier
-    answers = rules[("survey_responses", "answer", "ExpectColumnValuesToBeInSet")].expectation.value_set
-    assert sorted(answers) == ["", "1", "2", "3", "4", "5"]
+    rules = {(r.table, r.name): r for r in all_rules(Context(m, frozenset({"U01"})))}
+    assert sorted(rules[("self_assessment", "criterion_appraised")].arg) == ["1.1", "1.2.1", "1.2.2"]  # not 1.3, 2.x
+    assert rules[("dossier_stats", "unit_code_known")].arg == ("U01",)
+    answers = pd.DataFrame({"respondent_id": ["R1", "R1"], "unit_code": ["U01", "U01"], "question_code": ["Q1", "Q1"],
+                            "answer": ["4", "6"], "_row": [2, 3]})
     text = (mini / "methodology.yaml").read_text(encoding="utf-8").replace(
         "answer_points: {1: 0, 2: 0.25, 3: 0.5, 4: 0.75, 5: 1}", "answer_points: {1: 0, 2: 0.5, 3: 1}")
     (mini / "methodology.yaml").write_text(text, encoding="utf-8")
-    m3 = load_methodology(mini / "methodology.yaml")
-    answers3 = {(r.table, r.column): r for r in build_rules(m3, {"U01"})}[("survey_responses", "answer")]
-    assert sorted(answers3.expectation.value_set) == ["", "1", "2", "3"]
+    for methodology, bad_rows, scale in ((m, [3], "1, 2, 3, 4, 5"), (load_methodology(mini / "methodology.yaml"),
+                                                                   [2, 3], "1, 2, 3")):
+        prepared = prepare("survey_responses", answers, Context(methodology, frozenset({"U01"})))
+        rule = next(r for r in prepared.rules if r.name == "answer_on_scale")
+        bad = prepared.frame[failing(rule, prepared.frame)]
+        assert bad["_row"].tolist() == bad_rows
+        assert f"({scale}, or empty" in problem_of(rule, bad.iloc[0].to_dict(), "f.csv", "rule")["problem"]
+
+
+def test_every_rule_kind_is_an_expectation_that_finds_the_same_rows(mini, tmp_path):
+    """The two engines of one declaration agree: on a table broken in every column, GX's failing rows are the
+    rows tasks.rules.failing finds, rule by rule, and both word them the same."""
+    from expectations.suites import GxEngine
+
+    edit_csv(mini / "self_assessment.csv", lambda d: d.assign(
+        appraised_points=d["appraised_points"].where(d.index != 0, "2.5").where(d.index != 1, "x").where(
+            d.index != 2, "").where(d.index != 3, "-1"),
+        self_points=d["self_points"].where(d.index != 4, "9"),
+        criterion_code=d["criterion_code"].where(d.index != 5, "1.3").where(d.index != 6, "")))
+    bundle = read_folder(mini, tmp_path / "run")
+    m = bundle.methodology
+    table = bundle.tables["self_assessment"]
+    prepared = prepare("self_assessment", table.frame, Context(m, frozenset({"U01", "U02", "U03", "U04"})))
+    by_rules = [problem_of(r, d, table.file, "gx") for r in prepared.rules
+                for d in prepared.frame[failing(r, prepared.frame)].to_dict("records")]
+    by_gx = GxEngine().problems(table.file, prepared)
+    assert len(by_rules) >= 7 and by_gx == by_rules
+    assert {r.kind for r in prepared.rules} >= {"filled", "in_set", "matches", "at_least", "at_most", "equals",
+                                                "holds"}
 
 
 @pytest.mark.parametrize(("file", "mutate", "row", "unit", "column", "vi"), [
@@ -45,14 +72,15 @@ def test_rules_take_codes_and_scales_from_the_methodology(mini):
 def test_gx_names_the_cell_in_both_languages(mini, tmp_path, file, mutate, row, unit, column, vi):
     edit_csv(mini / file, mutate)
     with pytest.raises(ValidationFailed) as exc:
-        check_with_gx(read_folder(mini, tmp_path / "run"))
+        validate(read_folder(mini, tmp_path / "run"))
     problems = exc.value.checked.problems_frame()
     hit = problems[(problems["file"] == file) & (problems["unit_code"] == unit) & (problems["column"] == column)]
     assert len(hit) == 1, problems.to_string()
     p = hit.iloc[0]
     assert (None if pd.isna(p["row"]) else int(p["row"])) == row
-    assert vi in p["problem_vi"] and p["problem"] and p["check"].startswith("gx:")
-    # one problem per place: GX and the pandas checks never both report the same cell
+    # a cell is found by GX running the declared row rules; a missing row by the rules across rows
+    assert vi in p["problem_vi"] and p["problem"] and p["check"].startswith("gx:" if row else "cross:")
+    # one problem per place: one rule, the most specific, reports a cell
     assert not problems.duplicated(["file", "row", "unit_code", "column"]).any()
 
 
@@ -80,7 +108,7 @@ def test_random_corruption_validates_identically_or_fails_cleanly(tmp_path_facto
         edit_csv(folder / file, mutate)
     bundle = read_folder(folder, base / "run")
     try:
-        checked = check_with_gx(bundle)
+        checked = validate(bundle)
     except ValidationFailed as exc:
         errors = exc.checked.problems_frame()
         assert (errors["severity"] == "error").any()

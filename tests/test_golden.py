@@ -4,8 +4,8 @@ Regenerate only deliberately (`python -m tests.regen_golden`) and explain the di
 
 import pytest
 
+from flows.sample import LEVELS
 from tasks.render import write_csv
-from tasks.sample import LEVELS
 from tests.regen_golden import GOLDEN, golden_tables
 
 

@@ -133,12 +133,12 @@ def test_a_yaml_alias_bomb_is_refused_quickly_and_small(mini, tmp_path):
 
 
 def test_formula_text_is_guarded_in_every_csv_output(mini, tmp_path):
-    from tasks.compute import compute
     from tasks.render import write_csv
+    from tests.helpers import compute_folder
 
     edit_csv(mini / "units.csv", lambda d: d.assign(unit_name=d["unit_name"].where(
         d["unit_code"] != "U01", '=HYPERLINK("http://x","y")')))
-    results = compute(read_folder(mini, tmp_path / "run")).results
+    results = compute_folder(mini, tmp_path / "run").results
     write_csv(results, tmp_path / "results.csv")
     raw = (tmp_path / "results.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK" in raw and b",=HYPERLINK" not in raw
@@ -148,7 +148,8 @@ def test_formula_text_is_guarded_in_every_csv_output(mini, tmp_path):
 
 @pytest.mark.parametrize(("name", "char"), [("nul", "\x00"), ("rtl override", "\u202e"), ("bell", "\x07")])
 def test_hidden_characters_in_a_name_are_refused_with_the_cell(mini, tmp_path, name, char):
-    from tasks.compute import ValidationFailed, validate
+    from expectations.suites import validate
+    from tasks.compute import ValidationFailed
 
     edit_csv(mini / "units.csv", lambda d: d.assign(unit_name=d["unit_name"].where(
         d["unit_code"] != "U02", f"Huyện{char}Hai")))
@@ -171,7 +172,8 @@ def test_a_repeated_header_column_is_refused(mini, tmp_path):
 
 
 def test_previous_results_listing_a_unit_twice_is_an_error(mini, tmp_path):
-    from tasks.compute import ValidationFailed, validate
+    from expectations.suites import validate
+    from tasks.compute import ValidationFailed
 
     edit_csv(mini / "previous_results.csv", lambda d: pd.concat([d, d.iloc[[0]]]))
     with pytest.raises(ValidationFailed) as exc:
@@ -189,7 +191,8 @@ def test_bad_index_values_are_exit_2_without_a_traceback(mini, tmp_path, key, va
     index = yaml.safe_load((mini / "index.yaml").read_text(encoding="utf-8"))
     index[key] = value
     (mini / "index.yaml").write_text(yaml.safe_dump(index, allow_unicode=True), encoding="utf-8")
-    from tasks.compute import ValidationFailed, validate
+    from expectations.suites import validate
+    from tasks.compute import ValidationFailed
 
     with pytest.raises(ValidationFailed) as exc:
         validate(read_folder(mini, tmp_path / "run"))
@@ -221,7 +224,8 @@ def test_a_yaml_error_never_prints_the_files_lines(mini, tmp_path):
 
 
 def test_a_flood_of_bad_rows_gives_a_capped_error_list(mini, tmp_path):
-    from tasks.compute import ValidationFailed, validate
+    from expectations.suites import validate
+    from tasks.compute import ValidationFailed
     from tasks.problems import PROBLEMS_PER_COLUMN
 
     junk = pd.DataFrame({"respondent_id": [f"J{i}" for i in range(5000)], "unit_code": "U01",

@@ -7,6 +7,7 @@ import pytest
 
 from tasks.lineage import apply_lineage, check_lineage
 from tasks.problems import Collector as _Collector
+from tasks.rules import Context, pandas_engine
 from tests.helpers import ink_outside_printable, outside_printable
 
 # last year's published results of five old communes (two old districts)
@@ -27,7 +28,8 @@ def _lineage(rows):
 
 def _checked(rows, units=("N1", "N2", "N3", "B1")):
     col = _Collector()
-    typed = check_lineage(_lineage(rows), "lineage.csv", set(units), PREVIOUS, col)
+    ctx = Context(None, frozenset(units))  # lineage's rules need the registry, not the methodology
+    typed = check_lineage(_lineage(rows), "lineage.csv", ctx, PREVIOUS, col, pandas_engine)
     return typed, col.items
 
 
@@ -83,7 +85,7 @@ def test_broken_lineage_is_refused(rows, column, words):
 
 @pytest.fixture(scope="module")
 def hai_phong(tmp_path_factory):
-    from tasks.sample import write_sample
+    from flows.sample import write_sample
 
     root = tmp_path_factory.mktemp("hp")
     write_sample(root, province="hai-phong", year=2025, years=1)

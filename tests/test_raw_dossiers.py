@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import expectations.dossiers as dossiers
+import tasks.dossiers as dossiers
 from tasks.compute import ValidationFailed
 from tests.helpers import compute_folder, read_folder
 

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from expectations.suites import check_with_gx
+from expectations.suites import validate
 from tasks.compute import ValidationFailed, rank, score
 from tasks.methodology import MethodologyError, parse_methodology
 from tasks.ranking import published_results
@@ -29,14 +29,14 @@ from tests.helpers import compute_folder, edit_csv, read_folder
 def run_checked(folder: Path, scratch: Path):
     """validate (the flow's validator) → score → rank → results.csv, as `parindex run` computes them."""
     bundle = read_folder(folder, scratch)
-    checked = check_with_gx(bundle)
+    checked = validate(bundle)
     _, totals, _ = score(bundle, checked)
     return checked, published_results(bundle.methodology, rank(bundle, checked, totals))
 
 
 def problems_of(folder: Path, scratch: Path) -> pd.DataFrame:
     with pytest.raises(ValidationFailed) as exc:
-        check_with_gx(read_folder(folder, scratch))
+        validate(read_folder(folder, scratch))
     return exc.value.checked.problems_frame()
 
 
@@ -205,7 +205,7 @@ def test_a_late_rate_criterion_on_ascending_max_steps_scores_by_hand(mini, tmp_p
     steps = [{"max": 0.0, "points": 2}, {"max": 0.05, "points": 1}, {"max": 1.0, "points": 0}]
     edit_yaml(mini / "methodology.yaml", late_rate_instead_of_online({"steps": steps}))
     bundle = read_folder(mini, tmp_path / "run")
-    criteria, _, _ = score(bundle, check_with_gx(bundle))
+    criteria, _, _ = score(bundle, validate(bundle))
     late = criteria[criteria["criterion_code"] == "2.2"].set_index("unit_code")["points"].to_dict()
     # the first step whose max >= the rate: U01 0.04 -> 1; U06 exactly 0.05 -> 1; U03, U05 0 -> 2; U04 0.11 -> 0
     assert late == {"U01": 1.0, "U02": 1.0, "U03": 2.0, "U04": 0.0, "U05": 2.0, "U06": 1.0}

@@ -113,13 +113,12 @@ def test_rerun_is_reproducible(v1, tmp_path):
 
 
 @pytest.mark.parametrize(("line", "column", "check"), [
-    ("U99,1.1,appraised_points,2,x,y", "unit_code", "gx:corrections:expect_column_values_to_be_in_set"),
-    ("U01,9.9,appraised_points,2,x,y", "criterion_code", "gx:corrections:expect_column_values_to_be_in_set"),
-    ("U01,1.3,appraised_points,1,x,y", "criterion_code", "pandas"),    # a survey criterion cannot be appraised
-    ("U01,1.1,appraised_points,5,x,y", "new_value",  # above the maximum 2
-     "gx:corrections:expect_column_pair_values_a_to_be_greater_than_b"),
-    ("U01,1.1,total,2,x,y", "column", "gx:corrections:expect_column_values_to_be_in_set"),
-    ("U01,1.1,appraised_points,\"1,5\",x,y", "new_value", "gx:corrections:expect_column_values_to_match_regex"),
+    ("U99,1.1,appraised_points,2,x,y", "unit_code", "gx:corrections:unit_code_known"),
+    ("U01,9.9,appraised_points,2,x,y", "criterion_code", "gx:corrections:criterion_appraised"),
+    ("U01,1.3,appraised_points,1,x,y", "criterion_code", "gx:corrections:criterion_appraised"),  # a survey one
+    ("U01,1.1,appraised_points,5,x,y", "new_value", "gx:corrections:new_value_maximum"),  # above the maximum 2
+    ("U01,1.1,total,2,x,y", "column", "gx:corrections:column_known"),
+    ("U01,1.1,appraised_points,\"1,5\",x,y", "new_value", "gx:corrections:new_value_number"),
 ])
 def test_bad_corrections_are_refused(v1, tmp_path, line, column, check):
     from flows.rerun import rerun

@@ -262,13 +262,15 @@ def write_sample(out: Path, province: str = "hai-duong", year: int = 2024, years
 
 def published_results_of(folder: Path) -> pd.DataFrame:
     """The results.csv `parindex run` would publish for an input folder (same code, no Prefect)."""
+    from expectations.suites import validate
     from tasks.compute import compute
     from tasks.ingest import archive_inputs, locate_inputs, read_inputs
 
     scratch = folder / ".previous"
     try:
         archived = archive_inputs(locate_inputs(folder, CONFIG_DIR), scratch)
-        return compute(read_inputs(scratch, archived)).results
+        bundle = read_inputs(scratch, archived)
+        return compute(bundle, validate(bundle)).results
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
