@@ -119,3 +119,27 @@ def test_random_corruption_validates_identically_or_fails_cleanly(tmp_path_facto
     criteria, totals, _ = score(bundle, checked)
     ranked = rank(bundle, checked, totals)
     assert ranked["index_pct"].between(0, 100).all() and len(ranked) >= 1
+
+
+def test_cached_gx_rows_are_used_only_where_the_rules_still_find_them(mini, tmp_path):
+    """The flow caches GX's rows under the inputs' hashes; a cache file edited on disk can neither hide a
+    problem (rows dropped) nor invent one (a row added): the replay checks them against the declared rules."""
+    from expectations.suites import Replay, gx_problems
+
+    edit_csv(mini / "self_assessment.csv",
+             lambda d: d.assign(appraised_points=d["appraised_points"].where(d.index != 0, "2.5")))
+    bundle = read_folder(mini, tmp_path / "run")
+    rows = gx_problems(bundle)
+    assert [p["check"] for p in rows] == ["gx:self_assessment:appraised_points_maximum"]
+    forged = {**rows[0], "file": "units.csv", "check": "gx:units:unit_code_filled", "problem": "forged"}
+    for cached in (rows, [], [forged]):
+        with pytest.raises(ValidationFailed) as exc:
+            validate(bundle, gx_rows=cached)
+        problems = exc.value.checked.problems
+        assert [p["problem_vi"] for p in problems if p["severity"] == "error"] == ["vượt điểm tối đa 2 của tiêu chí 1.1"]
+        assert all(p["check"].startswith("gx:") for p in problems if p["row"])
+    replay = Replay(rows)
+    from tasks.checks import check_inputs
+
+    check_inputs(bundle, replay)
+    assert replay.replayed >= 1 and replay.engine is None  # the honest cache is used as it is

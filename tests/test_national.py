@@ -133,21 +133,46 @@ def _task_states(flow_run_id) -> dict[str, str]:
 
 @pytest.mark.flow
 @pytest.mark.xdist_group("flow")
-def test_every_computing_step_runs_afresh_so_nothing_published_comes_from_a_cache(prefect_harness, mini, tmp_path):
+def test_unchanged_rerun_reuses_gx_rows_and_a_corrected_one_does_not(prefect_harness, mini, tmp_path):
+    import uuid
+
     from flows.annual import annual_run
 
+    # inputs no other test of the session has published (the cache is shared by the session's harness)
+    with open(mini / "index.yaml", "a", encoding="utf-8") as fh:
+        fh.write(f"# {uuid.uuid4()}\n")
     first = annual_run(inputs=str(mini), out=str(tmp_path / "a"), return_state=True)
     second = annual_run(inputs=str(mini), out=str(tmp_path / "b"), return_state=True)
     s1, s2 = _task_states(first.state_details.flow_run_id), _task_states(second.state_details.flow_run_id)
-    for step in ("validate", "score", "rank", "render outputs"):  # never read from Prefect's storage
+    assert s1["validate (GX suites)"] == "Completed" and s2["validate (GX suites)"] == "Cached", (s1, s2)
+    for step in ("validate", "score", "rank"):  # never read from Prefect's storage (issue 15, case 7)
         assert s1[step] == "Completed" and s2[step] == "Completed", (step, s1, s2)
+    assert s2["render outputs"] == "Completed"  # this run's files are always written
     assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
     edit_csv(mini / "self_assessment.csv",
              lambda d: d.assign(appraised_points=d["appraised_points"].mask(d.index == 0, "0")))
-    annual_run(inputs=str(mini), out=str(tmp_path / "c"))
+    third = annual_run(inputs=str(mini), out=str(tmp_path / "c"), return_state=True)
+    s3 = _task_states(third.state_details.flow_run_id)
+    assert all(s3[step] == "Completed" for step in ("validate (GX suites)", "validate", "score", "rank")), s3
     before = pd.read_csv(tmp_path / "a" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
     after = pd.read_csv(tmp_path / "c" / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig").set_index("unit_code")
     assert after.loc["U01", "total_points"] == before.loc["U01", "total_points"] - 2
+
+
+def test_cache_key_follows_content_and_code():
+    from types import SimpleNamespace
+
+    from flows.annual import content_key
+
+    def bundle(*files):
+        return SimpleNamespace(files=[SimpleNamespace(role=r, sha256=h) for r, h in files])
+
+    ctx = SimpleNamespace(task=SimpleNamespace(name="score"))
+    base = content_key(ctx, {"inputs": bundle(("units", "a"), ("self_assessment", "b"))})
+    assert base == content_key(ctx, {"bundle": bundle(("self_assessment", "b"), ("units", "a"))})
+    assert base != content_key(ctx, {"inputs": bundle(("units", "a"), ("self_assessment", "c"))})
+    assert base != content_key(SimpleNamespace(task=SimpleNamespace(name="rank")),
+                               {"inputs": bundle(("units", "a"), ("self_assessment", "b"))})
 
 
 @pytest.mark.flow
