@@ -31,6 +31,7 @@ from tasks.text import DECIMAL_COMMA
 NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 WHOLE_NUMBER = r"^[+-]?\d+(?:\.0*)?$"
 MONTH = r"^\d{4}-(?:0[1-9]|1[0-2])$"
+COUNT = r"^\+?\d+(?:\.0*)?$"
 #: the kinds of test a rule can declare; expectations/suites.py maps each to one GX expectation
 KINDS = ("filled", "in_set", "matches", "at_least", "at_most", "equals", "holds")
 
@@ -362,8 +363,12 @@ def _dossier_stats(b: _Builder) -> None:
     b.rule("period_month", "period", "matches", "must be a month written YYYY-MM, e.g. 2024-03",
            "phải là tháng dạng YYYY-MM, ví dụ 2024-03", arg=MONTH)
     counted = pd.Series(True, index=t.index)
-    for c in COUNT_COLUMNS:
-        counted &= b.helpers[b.number(c, required=True, integer=True)]
+    for c in COUNT_COLUMNS:  # one rule per count (a file of 12 months × 6 counts per unit is long enough)
+        b.rule(f"{c}_count", c, "matches", "must be a whole number of dossiers, at least 0",
+               "phải là số hồ sơ nguyên, không âm", arg=COUNT)
+        ok = t[c].astype(str).str.match(COUNT)
+        b.helpers[f"_{c}"] = pd.to_numeric(t[c].astype(str).where(ok), errors="coerce")
+        counted &= ok
     b.flag("_counted", counted)
     shares_ok = counted.copy()
     for metric in METRICS.values():  # a share cannot exceed its whole
