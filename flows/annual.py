@@ -188,65 +188,43 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     report_date = announcement_date(published_on, started)
     staging = publishing.make_staging(out_dir, run_id)
     url = db or store.default_url(out_dir)
-    stages: dict[str, float] = {}  # seconds per stage, for the benchmark
-    memory: dict[str, float] = {}  # what each stage left in memory (MiB)
-    clock = [time.perf_counter()]
-    where = "/".join(Path(inputs).resolve().parts[-2:])  # 2024/commune, or <province>/<level> nationally
-    progress(where, "started")
-
-    def lap(name: str) -> None:
-        now = time.perf_counter()
-        stages[name] = round(stages.get(name, 0.0) + now - clock[0], 3)
-        progress(where, f"{name} {now - clock[0]:.1f} s")
-        clock[0] = now
-        memory[name] = _rss_mib()
-
+    clock = _Clock("/".join(Path(inputs).resolve().parts[-2:]))  # 2024/commune, or <province>/<level>
     try:
-        try:
-            roles = _raised(locate_inputs(Path(inputs), CONFIG_DIR))
-            archived = _raised(archive_inputs(roles, staging))
-            bundle = _raised(read_inputs(staging, archived))
-            lap("ingest")
-        except (ingest.InputError, MethodologyError) as exc:
-            rows = ingest.unreadable_rows(exc, inputs)
-            path = publishing.write_validation(out_dir, rows)
-            shutil.rmtree(staging, ignore_errors=True)
-            return _invalid(compute.InputsUnreadable(rows), len(rows), path)
+        read = _ingest(inputs, staging, out_dir)
+        if not isinstance(read, tuple):
+            return read
+        archived, bundle = read
+        clock.lap("ingest")
         checked = validate(bundle, gx_suites(bundle))
-        lap("validate")
+        clock.lap("validate")
         if checked.errors:
             path = publishing.write_validation(out_dir, checked.problems_frame())
             shutil.rmtree(staging, ignore_errors=True)
             return _invalid(compute.ValidationFailed(checked), len(checked.errors), path)
         criteria, totals, rates = score(bundle, checked)
         ranked = rank(bundle, checked, totals)
-        lap("score_rank")
+        clock.lap("score_rank")
         checked.problems = checked.problems + plausibility_warnings(ranked)
         m = bundle.methodology
         computed = compute.Computed(checked, criteria, ranked, rates, published_results(m, ranked),
                                     published_criteria(m, criteria))
-        run = {"run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
-               "province": str(bundle.index.get("province", "")), "year": m.year, "level": m.level,
-               "methodology_id": m.id, "methodology_sha256": m.sha256,
-               "inputs_sha256": _inputs_digest(archived), "code_version": publishing.code_version(),
-               "out_dir": str(out_dir), "synthetic": bool(bundle.index.get("synthetic", False)),
-               "started_at": started}
+        run = _run_record(run_id, version, parent_run_id, bundle, archived, out_dir, started)
         changes = None
         if previous_publication:  # a rerun: the errata table against the publication it corrects
             changes = publishing.changes_against(Path(previous_publication), bundle, computed)
             render.write_csv(changes, staging / "changes.csv")
-        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date, "draft": draft}, changes,
-                       workers=render_workers, unit_pdfs=unit_pdfs)
-        lap("render")
-        finished = datetime.now(UTC).replace(microsecond=0)
-        manifest = publishing.manifest_of({**run, "finished_at": finished, "draft": bool(draft),
-                                            "published_on": report_date.date().isoformat(),
-                                            "corrects": previous_publication}, m, archived, checked,
+        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date,
+                                                   "draft": draft}, changes, workers=render_workers,
+                       unit_pdfs=unit_pdfs)
+        clock.lap("render")
+        run["finished_at"] = datetime.now(UTC).replace(microsecond=0)
+        manifest = publishing.manifest_of({**run, "draft": bool(draft), "published_on": report_date.date().isoformat(),
+                                           "corrects": previous_publication}, m, archived, checked,
                                           database=store.redact(url), units=len(ranked), changes=changes)
         publishing.write_manifest(staging / "manifest.json", manifest, staging)
-        publish(staging, out_dir, url, bundle, computed, {**run, "finished_at": finished}, corrections_applied)
+        publish(staging, out_dir, url, bundle, computed, run, corrections_applied)
         publishing.write_validation(out_dir, checked.problems_frame())
-        lap("store_publish")
+        clock.lap("store_publish")
         _artifacts(run, computed, out_dir, changes, m.decimals)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -255,8 +233,51 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     return {"run_id": run_id, "version": version, "out": str(out_dir), "units": len(ranked),
             "changes": None if changes is None else len(changes),
             "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url),
-            "province": run["province"], "level": m.level, "year": m.year, "stages": stages,
-            "rss_mib": memory}
+            "province": run["province"], "level": m.level, "year": m.year, "stages": clock.stages,
+            "rss_mib": clock.memory}
+
+
+def _run_record(run_id: str, version: int, parent_run_id: str | None, bundle, archived, out_dir: Path,
+                started: datetime) -> dict:
+    """The run as the database's `runs` row and the manifest record it (finished_at is added at the end)."""
+    m = bundle.methodology
+    return {"run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
+            "province": str(bundle.index.get("province", "")), "year": m.year, "level": m.level,
+            "methodology_id": m.id, "methodology_sha256": m.sha256, "inputs_sha256": _inputs_digest(archived),
+            "code_version": publishing.code_version(), "out_dir": str(out_dir),
+            "synthetic": bool(bundle.index.get("synthetic", False)), "started_at": started}
+
+
+class _Clock:
+    """Seconds per stage and what each stage left in memory (MiB), for the benchmark; a progress line each."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.stages: dict[str, float] = {}
+        self.memory: dict[str, float] = {}
+        self.last = time.perf_counter()
+        progress(where, "started")
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = round(self.stages.get(name, 0.0) + now - self.last, 3)
+        progress(self.where, f"{name} {now - self.last:.1f} s")
+        self.last = now
+        self.memory[name] = _rss_mib()
+
+
+def _ingest(inputs: str, staging: Path, out_dir: Path):
+    """Locate, archive (hashes first) and read the inputs: (archived files, bundle), or the flow's Failed state
+    with validation/ written when a file cannot be read."""
+    try:
+        roles = _raised(locate_inputs(Path(inputs), CONFIG_DIR))
+        archived = _raised(archive_inputs(roles, staging))
+        return archived, _raised(read_inputs(staging, archived))
+    except (ingest.InputError, MethodologyError) as exc:
+        rows = ingest.unreadable_rows(exc, inputs)
+        path = publishing.write_validation(out_dir, rows)
+        shutil.rmtree(staging, ignore_errors=True)
+        return _invalid(compute.InputsUnreadable(rows), len(rows), path)
 
 
 def announcement_date(published_on: str | None, started: datetime) -> datetime:

@@ -22,6 +22,7 @@ from flows.annual import annual_run
 from tasks import compute, ingest, publishing, store
 from tasks.corrections import applied_corrections, apply_corrections
 from tasks.methodology import load_methodology
+from tasks.problems import problem_row
 
 
 class _Refused(Exception):
@@ -65,70 +66,79 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
         raise FileNotFoundError(f"{manifest_path} is missing: --from must be a folder `parindex run` published")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     url = db or manifest["database"]
-    tampered = publishing.verify_publication(src, url)
-    if tampered:  # a rerun republishes what was published, never what someone edited since
-        _fail(out_dir, tampered)
-    record = store.run_record(url, manifest["run_id"])
-    if record and record["superseded_by"]:  # corrections build on the latest version, never on a replaced one
-        _fail(out_dir, [{
-            "file": str(manifest_path), "row": None, "unit_code": "", "column": "version",
-            "value": str(manifest.get("version", "")), "severity": "error", "check": "rerun:superseded",
-            "problem": f"version {record['version']} was already corrected by version {record['superseded_version']} "
-                       f"(published in {record['superseded_in']}): rerun from that folder",
-            "problem_vi": f"phiên bản {record['version']} đã được đính chính bởi phiên bản "
-                          f"{record['superseded_version']} (công bố tại {record['superseded_in']}): hãy chạy lại từ "
-                          "thư mục đó"}])
-
+    _check_source(src, manifest, url, out_dir)
     corr_path = Path(corrections)
-    if not corr_path.is_file():
-        _fail(out_dir, [{"file": str(corr_path), "row": None, "unit_code": "", "column": "", "value": "",
-                         "problem": "the corrections file does not exist", "severity": "error",
-                         "problem_vi": "không tìm thấy tệp đính chính"}])
-    try:
-        corr_table = ingest.read_table(corr_path, "corrections")
-    except ingest.InputError as exc:
-        _fail(out_dir, [{"file": exc.file, "row": exc.row, "unit_code": "", "column": exc.column, "value": "",
-                         "problem": exc.problem, "severity": "error",
-                         "problem_vi": exc.vi}])
-
+    corr_table = _read_corrections(corr_path, out_dir)
     work = out_dir.parent / f".{out_dir.name}.rerun-{uuid.uuid4().hex[:8]}"
     work.mkdir(parents=True)
     try:
-        names = {}
-        for role, info in manifest["inputs"].items():
-            if role == "corrections":
-                continue  # the corrections of an earlier rerun are already in its tables
-            archived = src / info["file"]
-            names[role] = archived.name
-            shutil.copyfile(archived, work / archived.name)
-        index = yaml.safe_load((work / "index.yaml").read_text(encoding="utf-8-sig")) or {}
-        index["methodology"] = names["methodology"]
-        if "previous_results" in names:
-            index["previous_results"] = names["previous_results"]
-        index["corrects_run"] = manifest["run_id"]
-        (work / "index.yaml").write_text(yaml.safe_dump(index, allow_unicode=True, sort_keys=False),
-                                         encoding="utf-8")
-        m = load_methodology(work / "methodology.yaml")
-        units = ingest.read_table(work / names["units"], "units").frame
-        typed, problems = validate_corrections(corr_table, m, units)
-        if any(p["severity"] == "error" for p in problems):
-            _fail(out_dir, problems)
-        sa_file = work / names["self_assessment"]
-        sa = ingest.read_table(sa_file, "self_assessment").frame.drop(columns="_row")
-        ded_file = work / names["deductions"] if "deductions" in names else None
-        ded = ingest.read_table(ded_file, "deductions").frame.drop(columns="_row") if ded_file else None
-        new_sa, new_ded = apply_corrections(typed, sa, ded)
-        applied = applied_corrections(typed, sa, ded, author or os.environ.get("USER", "") or "unknown")
-        sa_file.unlink()
-        new_sa.to_csv(work / "self_assessment.csv", index=False)
-        if ded_file is not None:
-            ded_file.unlink()
-        if len(new_ded):
-            new_ded.to_csv(work / "deductions.csv", index=False)
-        shutil.copyfile(corr_path, work / f"corrections{corr_path.suffix.lower()}")
-        summary = annual_run(inputs=str(work), out=str(out_dir), db=url, version=int(manifest["version"]) + 1,
-                             parent_run_id=manifest["run_id"], previous_publication=str(src),
-                             corrections_applied=applied, draft=draft, published_on=published_on)
+        applied = _corrected_inputs(work, src, manifest, corr_table, corr_path, author, out_dir)
+        return annual_run(inputs=str(work), out=str(out_dir), db=url, version=int(manifest["version"]) + 1,
+                          parent_run_id=manifest["run_id"], previous_publication=str(src),
+                          corrections_applied=applied, draft=draft, published_on=published_on)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return summary
+
+
+def _check_source(src: Path, manifest: dict, url: str, out_dir: Path) -> None:
+    """A rerun republishes what was published (never what someone edited since), and builds on the latest
+    version (never on a replaced one)."""
+    tampered = publishing.verify_publication(src, url)
+    if tampered:
+        _fail(out_dir, tampered)
+    record = store.run_record(url, manifest["run_id"])
+    if record and record["superseded_by"]:
+        _fail(out_dir, [problem_row(
+            str(src / "manifest.json"), f"version {record['version']} was already corrected by version "
+            f"{record['superseded_version']} (published in {record['superseded_in']}): rerun from that folder",
+            f"phiên bản {record['version']} đã được đính chính bởi phiên bản {record['superseded_version']} "
+            f"(công bố tại {record['superseded_in']}): hãy chạy lại từ thư mục đó", column="version",
+            value=str(manifest.get("version", "")), check="rerun:superseded")])
+
+
+def _read_corrections(corr_path: Path, out_dir: Path):
+    if not corr_path.is_file():
+        _fail(out_dir, [problem_row(str(corr_path), "the corrections file does not exist",
+                                "không tìm thấy tệp đính chính", check="rerun:file")])
+    try:
+        return ingest.read_table(corr_path, "corrections")
+    except ingest.InputError as exc:
+        _fail(out_dir, [problem_row(exc.file, exc.problem, exc.vi, row=exc.row, column=exc.column, check="rerun:file")])
+
+
+def _corrected_inputs(work: Path, src: Path, manifest: dict, corr_table, corr_path: Path, author: str | None,
+                      out_dir: Path) -> list[dict]:
+    """The published run's archived inputs copied into `work` with the corrections applied (validated first by
+    the same rules as the inputs); returns the corrections as applied, for the database."""
+    names = {}
+    for role, info in manifest["inputs"].items():
+        if role == "corrections":
+            continue  # the corrections of an earlier rerun are already in its tables
+        archived = src / info["file"]
+        names[role] = archived.name
+        shutil.copyfile(archived, work / archived.name)
+    index = yaml.safe_load((work / "index.yaml").read_text(encoding="utf-8-sig")) or {}
+    index["methodology"] = names["methodology"]
+    if "previous_results" in names:
+        index["previous_results"] = names["previous_results"]
+    index["corrects_run"] = manifest["run_id"]
+    (work / "index.yaml").write_text(yaml.safe_dump(index, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    m = load_methodology(work / "methodology.yaml")
+    units = ingest.read_table(work / names["units"], "units").frame
+    typed, problems = validate_corrections(corr_table, m, units)
+    if any(p["severity"] == "error" for p in problems):
+        _fail(out_dir, problems)
+    sa_file = work / names["self_assessment"]
+    sa = ingest.read_table(sa_file, "self_assessment").frame.drop(columns="_row")
+    ded_file = work / names["deductions"] if "deductions" in names else None
+    ded = ingest.read_table(ded_file, "deductions").frame.drop(columns="_row") if ded_file else None
+    new_sa, new_ded = apply_corrections(typed, sa, ded)
+    applied = applied_corrections(typed, sa, ded, author or os.environ.get("USER", "") or "unknown")
+    sa_file.unlink()
+    new_sa.to_csv(work / "self_assessment.csv", index=False)
+    if ded_file is not None:
+        ded_file.unlink()
+    if len(new_ded):
+        new_ded.to_csv(work / "deductions.csv", index=False)
+    shutil.copyfile(corr_path, work / f"corrections{corr_path.suffix.lower()}")
+    return applied

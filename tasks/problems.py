@@ -18,6 +18,14 @@ class InputError(ValueError):
         super().__init__(f"{file}: {problem}")
 
 
+def problem_row(file: str, en: str, vi: str, *, row: int | None = None, unit_code: str = "", column: str = "",
+            value="", severity: str = "error", check: str = "cross") -> dict:
+    """One problem row of validation/errors.csv, built in one place (English and Vietnamese both required)."""
+    return {"file": file, "row": None if row in (None, 0) else int(row), "unit_code": unit_code or "",
+            "column": column, "value": "" if value is None else str(value), "problem": en, "severity": severity,
+            "problem_vi": vi, "check": check}
+
+
 class Collector:
     """Problem rows as errors.csv holds them, each with an English and a Vietnamese sentence.
 
@@ -60,10 +68,8 @@ class Collector:
             check: str = "cross"):
         """One problem: `problem` in English, `vi` the same sentence in Vietnamese (both are required);
         `check` names the rule (row rules are worded by tasks.rules.problem_of)."""
-        self._keep({"file": file, "row": None if row in (None, 0) else int(row),
-                    "unit_code": unit_code or "", "column": column, "value": "" if value is None
-                    else str(value), "problem": problem, "severity": severity, "problem_vi": vi,
-                    "check": check})
+        self._keep(problem_row(file, problem, vi, row=row, unit_code=unit_code, column=column,
+                                value=value, severity=severity, check=check))
 
     def each(self, file: str, column: str, rows: pd.DataFrame, severity: str = "error"):
         """The records of `rows` a check should word one by one: as many as there is room for; the others are

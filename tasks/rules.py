@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tasks.methodology import Methodology
-from tasks.problems import Collector
+from tasks.problems import Collector, problem_row
 from tasks.schema import COUNT_COLUMNS, METRICS, SUMS, TABLES
 from tasks.text import DECIMAL_COMMA
 
@@ -122,13 +122,11 @@ def failing(rule: RowRule, frame: pd.DataFrame) -> pd.Series:
 
 def problem_of(rule: RowRule, record: dict, file: str, engine: str) -> dict:
     """The problem row (validation/errors.csv) for one failing row, whichever engine found it."""
-    value = record.get(rule.column, "")
-    row = record.get("_row")
-    return {"file": file, "row": None if row in (None, 0) or (isinstance(row, float) and math.isnan(row))
-            else int(row), "unit_code": record.get("unit_code", "") or "", "column": rule.column,
-            "value": "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value),
-            "problem": message(rule.en, record), "severity": rule.severity, "problem_vi": message(rule.vi, record),
-            "check": f"{engine}:{rule.check}"}
+    value, row = record.get(rule.column, ""), record.get("_row")
+    missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731
+    return problem_row(file, message(rule.en, record), message(rule.vi, record), row=None if missing(row) else row,
+                       unit_code=record.get("unit_code", ""), column=rule.column, value="" if missing(value) else value,
+                       severity=rule.severity, check=f"{engine}:{rule.check}")
 
 
 # --- helpers shared by the tables ----------------------------------------------------------------------------
