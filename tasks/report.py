@@ -540,44 +540,19 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
     prev = computed.checked.previous
     prev = prev.drop_duplicates("unit_code").set_index("unit_code") if prev is not None and len(prev) else None
     best = computed.ranked.groupby("group")[[f"{f.code}_pct" for f in m.fields]].max()
-    bands = sorted(m.bands, key=lambda b: b.min)
-    band_label = {b.code: (b.vi if lang == "vi" else b.en) for b in m.bands}
     published = computed.results.set_index("unit_code")["index_pct"]
     deductions = deduction_rows(m, computed, lang)
     out = []
     for card in cards:
         code = card["unit_code"]
         r = ranked.loc[code]
-        fields = []
-        for f in m.fields:
-            pct = float(r[f"{f.code}_pct"])
-            merged = bool(r["predecessors"])
-            if merged:
-                before = r.get(f"prev_{f.code}_pct_proforma", math.nan)
-            else:
-                before = prev.loc[code, f"{f.code}_pct"] if prev is not None and code in prev.index and \
-                    f"{f.code}_pct" in prev.columns else math.nan
-            change = (format_number(publish(pct, d) - publish(before, d), d, lang, signed=True)
-                      + (L["proforma_mark"] if merged else "")
-                      if before is not None and not pd.isna(before) else "–")
-            fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(r[f"{f.code}_points"]),
-                           "max": fmt(f.max_points), "lost": fmt(f.max_points - publish(r[f"{f.code}_points"], d)),
-                           "pct": fmt(pct), "pct_value": pct, "best_value": float(best.loc[r["group"], f"{f.code}_pct"]),
-                           "best": fmt(best.loc[r["group"], f"{f.code}_pct"]), "change": change, "heat": _heat(pct)})
-        mine = crit_by_unit[code]
+        fields = _card_fields(m, r, code, prev, best, lang)
         criteria = [{"code": c.criterion_code, "name": leaves[c.criterion_code].criterion.name.get(lang),
                      "source": L.get(f"source_{leaves[c.criterion_code].source}", leaves[c.criterion_code].source),
                      "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost) if c.lost > 0 else "",
-                     "lost_css": "lost" if c.lost > 0 else ""} for c in mine.itertuples(index=False)]
-        index_published = float(published.loc[code])
-        higher = [b for b in bands if b.min > index_published + 1e-9]
-        if higher:
-            nb = higher[0]
-            need = (nb.min - index_published) / 100 * m.max_points
-            next_band = L["next_band"].format(points=fmt(need), band=band_label[nb.code])
-        else:
-            next_band = L["top_band"]
-        out.append({**card, "fields": fields, "criteria": criteria, "next_band": next_band,
+                     "lost_css": "lost" if c.lost > 0 else ""} for c in crit_by_unit[code].itertuples(index=False)]
+        out.append({**card, "fields": fields, "criteria": criteria,
+                    "next_band": _next_band(m, float(published.loc[code]), lang),
                     "prev_rank": "" if pd.isna(r["prev_rank"]) else str(int(r["prev_rank"])),
                     "prev_index": (fmt(r["prev_index_proforma"]) + L["proforma_mark"] if r["predecessors"]
                                    else fmt(r["prev_index_pct"])),
@@ -587,6 +562,42 @@ def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[d
                                         + (f" — {x['reason']}" if x["reason"] else "")
                                         for x in deductions if x["unit_code"] == code]})
     return out
+
+
+def _card_fields(m: Methodology, r: pd.Series, code: str, prev, best: pd.DataFrame, lang: str) -> list[dict]:
+    """A card's fields: points, maximum, lost points, component index, change on last year (pro forma for a
+    merged unit) and the group's best."""
+    L, d = LABELS[lang], m.decimals
+    fmt = lambda v: format_number(v, d, lang)  # noqa: E731
+    fields = []
+    for f in m.fields:
+        pct = float(r[f"{f.code}_pct"])
+        merged = bool(r["predecessors"])
+        if merged:
+            before = r.get(f"prev_{f.code}_pct_proforma", math.nan)
+        else:
+            before = prev.loc[code, f"{f.code}_pct"] if prev is not None and code in prev.index and \
+                f"{f.code}_pct" in prev.columns else math.nan
+        change = (format_number(publish(pct, d) - publish(before, d), d, lang, signed=True)
+                  + (L["proforma_mark"] if merged else "")
+                  if before is not None and not pd.isna(before) else "–")
+        fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(r[f"{f.code}_points"]),
+                       "max": fmt(f.max_points), "lost": fmt(f.max_points - publish(r[f"{f.code}_points"], d)),
+                       "pct": fmt(pct), "pct_value": pct, "best_value": float(best.loc[r["group"], f"{f.code}_pct"]),
+                       "best": fmt(best.loc[r["group"], f"{f.code}_pct"]), "change": change, "heat": _heat(pct)})
+    return fields
+
+
+def _next_band(m: Methodology, index_published: float, lang: str) -> str:
+    """The points a unit needs to reach the next band, from its published index."""
+    L = LABELS[lang]
+    higher = [b for b in sorted(m.bands, key=lambda b: b.min) if b.min > index_published + 1e-9]
+    if not higher:
+        return L["top_band"]
+    nb = higher[0]
+    need = (nb.min - index_published) / 100 * m.max_points
+    return L["next_band"].format(points=format_number(need, m.decimals, lang),
+                                 band=nb.vi if lang == "vi" else nb.en)
 
 
 def deduction_rows(m: Methodology, computed, lang: str) -> list[dict]:
@@ -625,39 +636,58 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
     """The official Excel appendix, Vietnamese headers, numbers as numbers (rounded half-up as published):
     Xếp hạng, Chỉ số thành phần, Tiêu chí, Hồ sơ – khảo sát and, for a corrected version, Đính chính. Units
     by group, rank and Vietnamese alphabetical order; the figures are those of results.csv / criteria.csv."""
-    d = m.decimals
     res = computed.results.copy()
     group_order = {g: i for i, g in enumerate(dict.fromkeys(res["group"]))}  # as units.csv lists them
     res = res.assign(_g=res["group"].map(group_order),
                      _n=res["unit_name"].map(vi_sort_key)).sort_values(["_g", "rank", "_n"])
-    as_int = lambda s: pd.array([None if pd.isna(v) else int(v) for v in s], dtype="Int64")  # noqa: E731
-    ranking = pd.DataFrame({
-        "Nhóm": res["group"], "Hạng": as_int(res["rank"]), "Số đơn vị trong nhóm": as_int(res["rank_of"]),
+    names = dict(zip(res["unit_code"], res["unit_name"], strict=True))
+    sheets = {"Xếp hạng": _ranking_sheet(res), "Chỉ số thành phần": _fields_sheet(m, res),
+              "Tiêu chí": _criteria_sheet(m, computed, res, names), "Hồ sơ – khảo sát": _dossier_sheet(m, computed, res)}
+    optional = {"So sánh giả định": _proforma_sheet(m, computed), "Điểm trừ": _deduction_sheet(m, computed),
+                "Đính chính": None if changes is None else _errata_sheet(m, changes, names)}
+    return {**sheets, **{name: sheet for name, sheet in optional.items() if sheet is not None}}
+
+
+def _as_int(values) -> pd.api.extensions.ExtensionArray:
+    return pd.array([None if pd.isna(v) else int(v) for v in values], dtype="Int64")
+
+
+def _ranking_sheet(res: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Nhóm": res["group"], "Hạng": _as_int(res["rank"]), "Số đơn vị trong nhóm": _as_int(res["rank_of"]),
         "Mã đơn vị": res["unit_code"], "Tên đơn vị": res["unit_name"], "Tổng điểm": res["total_points"],
         "Điểm tối đa": res["max_points"], "Chỉ số (%)": res["index_pct"], "Xếp loại": res["band_vi"],
-        "Hạng năm trước": as_int(res["prev_rank"]), "Thay đổi hạng (+ tăng, − giảm)": as_int(res["rank_change"]),
+        "Hạng năm trước": _as_int(res["prev_rank"]), "Thay đổi hạng (+ tăng, − giảm)": _as_int(res["rank_change"]),
         "Điểm thẩm định": res["appraisal_points"], "Điểm điều tra XHH": res["survey_points"],
         "Điểm số liệu hồ sơ": res["dossier_points"], "Điểm trừ": res["deduction_points"]})
-    fields = pd.DataFrame({"Nhóm": res["group"], "Hạng": as_int(res["rank"]), "Mã đơn vị": res["unit_code"],
+
+
+def _fields_sheet(m: Methodology, res: pd.DataFrame) -> pd.DataFrame:
+    fields = pd.DataFrame({"Nhóm": res["group"], "Hạng": _as_int(res["rank"]), "Mã đơn vị": res["unit_code"],
                            "Tên đơn vị": res["unit_name"]})
     for f in m.fields:
         fields[f"{f.code}. {f.name.get('vi')} (%)"] = res[f"{f.code}_pct"].to_numpy()
-        fields[f"Hạng {f.code}"] = as_int(res[f"{f.code}_rank"])
+        fields[f"Hạng {f.code}"] = _as_int(res[f"{f.code}_rank"])
     fields["Chỉ số (%)"] = res["index_pct"].to_numpy()
+    return fields
 
+
+def _criteria_sheet(m: Methodology, computed, res: pd.DataFrame, names: dict) -> pd.DataFrame:
     leaves = {lf.code: lf for lf in m.leaves()}
     order = {u: i for i, u in enumerate(res["unit_code"])}
-    crit = _published_lost(computed, d)
+    crit = _published_lost(computed, m.decimals)
     crit = crit.assign(_u=crit["unit_code"].map(order)).sort_values("_u", kind="stable")
-    names = dict(zip(res["unit_code"], res["unit_name"], strict=True))
-    criteria = pd.DataFrame({
+    return pd.DataFrame({
         "Mã đơn vị": crit["unit_code"], "Tên đơn vị": crit["unit_code"].map(names),
         "Lĩnh vực": crit["field_code"], "Mã tiêu chí": crit["criterion_code"],
         "Tiêu chí": crit["criterion_code"].map(lambda c: leaves[c].criterion.name.get("vi") if c in leaves else ""),
         "Nguồn điểm": crit["source"].map(SOURCE_VI).fillna(crit["source"]), "Điểm": crit["points"],
-        "Điểm tối đa": crit["max_points"],
-        "Điểm bị mất": crit["lost"]})
+        "Điểm tối đa": crit["max_points"], "Điểm bị mất": crit["lost"]})
 
+
+def _dossier_sheet(m: Methodology, computed, res: pd.DataFrame) -> pd.DataFrame:
+    """Every dossier count and metric of tasks/schema.py (a new metric is a new column), and satisfaction."""
+    d = m.decimals
     rates = _rates_by_unit(computed)
     survey_max = _survey_max(m)
 
@@ -670,37 +700,47 @@ def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = Non
         return None if pd.isna(v) else int(v)
 
     units = res["unit_code"].tolist()
-    dossiers = pd.DataFrame({
+    return pd.DataFrame({
         "Mã đơn vị": units, "Tên đơn vị": res["unit_name"].tolist(),
         **{label: pd.array([count(u, c) for u in units], dtype="Int64") for c, label in COUNT_LABELS_VI.items()},
         **{metric.short_vi: [pct(u, metric.code) for u in units] for metric in METRICS.values()},
         "Hài lòng (%)": [publish(p / survey_max * 100, d) if survey_max else None for p in res["survey_points"]]})
-    sheets = {"Xếp hạng": ranking, "Chỉ số thành phần": fields, "Tiêu chí": criteria, "Hồ sơ – khảo sát": dossiers}
-    band_vi = {b.code: b.vi for b in m.bands}
+
+
+def _proforma_sheet(m: Methodology, computed) -> pd.DataFrame | None:
+    """Units formed by the 2025 reorganisation, beside their predecessors' pro forma figures."""
+    d = m.decimals
     merged = computed.ranked[computed.ranked["predecessors"] != ""]
-    if len(merged):  # units formed by the 2025 reorganisation, beside their predecessors' pro forma figures
-        sheets["So sánh giả định"] = pd.DataFrame({
-            "Mã đơn vị": merged["unit_code"], "Tên đơn vị": merged["unit_name"],
-            "Chỉ số năm nay (%)": [publish(v, d) for v in merged["index_pct"]],
-            "Chỉ số năm trước giả định (%)": [publish(v, d) for v in merged["prev_index_proforma"]],
-            "Chênh lệch (điểm %)": [publish(a, d) - publish(b, d) if pd.notna(b) else None
-                                    for a, b in zip(merged["index_pct"], merged["prev_index_proforma"], strict=True)],
-            "Thứ hạng cũ của các đơn vị tiền thân": merged["prev_rank_range"],
-            "Hình thành từ": merged["predecessors"]})
+    if not len(merged):
+        return None
+    return pd.DataFrame({
+        "Mã đơn vị": merged["unit_code"], "Tên đơn vị": merged["unit_name"],
+        "Chỉ số năm nay (%)": [publish(v, d) for v in merged["index_pct"]],
+        "Chỉ số năm trước giả định (%)": [publish(v, d) for v in merged["prev_index_proforma"]],
+        "Chênh lệch (điểm %)": [publish(a, d) - publish(b, d) if pd.notna(b) else None
+                                for a, b in zip(merged["index_pct"], merged["prev_index_proforma"], strict=True)],
+        "Thứ hạng cũ của các đơn vị tiền thân": merged["prev_rank_range"],
+        "Hình thành từ": merged["predecessors"]})
+
+
+def _deduction_sheet(m: Methodology, computed) -> pd.DataFrame | None:
     deductions = deduction_rows(m, computed, "vi")
-    if deductions:
-        sheets["Điểm trừ"] = pd.DataFrame({
-            "Mã đơn vị": [x["unit_code"] for x in deductions], "Tên đơn vị": [x["unit"] for x in deductions],
-            "Tiêu chí": [x["criterion"] for x in deductions], "Điểm trừ": [x["points_value"] for x in deductions],
-            "Lý do": [x["reason"] for x in deductions]})
-    if changes is not None:
-        sheets["Đính chính"] = pd.DataFrame({
-            "Mã đơn vị": changes["unit_code"], "Tên đơn vị": changes["unit_code"].map(names),
-            "Mã tiêu chí": changes["criterion_code"], "Điểm cũ": changes["old_points"],
-            "Điểm mới": changes["new_points"], "Tổng điểm cũ": changes["old_total"],
-            "Tổng điểm mới": changes["new_total"], "Hạng cũ": as_int(changes["old_rank"]),
-            "Hạng mới": as_int(changes["new_rank"]),
-            "Xếp loại cũ": changes["old_band"].map(band_vi).fillna(changes["old_band"]),
-            "Xếp loại mới": changes["new_band"].map(band_vi).fillna(changes["new_band"]),
-            "Lý do": changes["reason"], "Căn cứ": changes["reference"]})
-    return sheets
+    if not deductions:
+        return None
+    return pd.DataFrame({
+        "Mã đơn vị": [x["unit_code"] for x in deductions], "Tên đơn vị": [x["unit"] for x in deductions],
+        "Tiêu chí": [x["criterion"] for x in deductions], "Điểm trừ": [x["points_value"] for x in deductions],
+        "Lý do": [x["reason"] for x in deductions]})
+
+
+def _errata_sheet(m: Methodology, changes: pd.DataFrame, names: dict) -> pd.DataFrame:
+    band_vi = {b.code: b.vi for b in m.bands}
+    return pd.DataFrame({
+        "Mã đơn vị": changes["unit_code"], "Tên đơn vị": changes["unit_code"].map(names),
+        "Mã tiêu chí": changes["criterion_code"], "Điểm cũ": changes["old_points"],
+        "Điểm mới": changes["new_points"], "Tổng điểm cũ": changes["old_total"],
+        "Tổng điểm mới": changes["new_total"], "Hạng cũ": _as_int(changes["old_rank"]),
+        "Hạng mới": _as_int(changes["new_rank"]),
+        "Xếp loại cũ": changes["old_band"].map(band_vi).fillna(changes["old_band"]),
+        "Xếp loại mới": changes["new_band"].map(band_vi).fillna(changes["new_band"]),
+        "Lý do": changes["reason"], "Căn cứ": changes["reference"]})
