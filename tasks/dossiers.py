@@ -154,16 +154,7 @@ def validate_and_aggregate(path, scored_units: set[str]) -> tuple[pd.DataFrame, 
         failed = {r.name: int(agg[r.name].sum()) for r in row_rules}
         unknown = ~agg["unit_code"].isin(scored_units) & (agg["unit_code"] != "")
         failed[UNKNOWN_UNIT.name] = int(agg.loc[unknown, "n"].sum())
-        # duplicate and empty ids: group the ids' 64-bit hashes (cheaper than the strings); the candidates
-        # (repeated hashes, and the hash of an empty id) are then counted on the strings themselves, so a
-        # hash collision is never reported as a duplicate
-        ids = con.execute(f"""
-            WITH h AS (SELECT {_HASH}(CAST(dossier_id AS VARCHAR)) AS h FROM {_source(path, False)} GROUP BY 1
-                       HAVING count(*) > 1 OR h IN ({_HASH}(''), {_HASH}(NULL::VARCHAR)))
-            SELECT coalesce(CAST(dossier_id AS VARCHAR), '') AS id, count(*) AS c FROM {_source(path, False)}
-            WHERE {_HASH}(CAST(dossier_id AS VARCHAR)) IN (SELECT h FROM h) GROUP BY 1""").df()
-        failed["id_empty"] = int(ids.loc[ids["id"] == "", "c"].sum())
-        dups = ids[(ids["id"] != "") & (ids["c"] > 1)]
+        failed["id_empty"], dups = _ids(con, path)
         extra = int((dups["c"] - 1).sum())
         problems: list[dict] = []
         for r in (*RULES, UNKNOWN_UNIT):
@@ -180,6 +171,18 @@ def validate_and_aggregate(path, scored_units: set[str]) -> tuple[pd.DataFrame, 
         con.close()
     keep = agg["unit_code"].isin(scored_units)
     return _stats(agg[keep]), problems, counts
+
+
+def _ids(con, path) -> tuple[int, pd.DataFrame]:
+    """Empty dossier ids (a count) and repeated ones (id, count). The ids' 64-bit hashes are grouped (cheaper
+    than the strings); the candidates (repeated hashes, and the hash of an empty id) are then counted on the
+    strings themselves, so a hash collision is never reported as a duplicate."""
+    ids = con.execute(f"""
+        WITH h AS (SELECT {_HASH}(CAST(dossier_id AS VARCHAR)) AS h FROM {_source(path, False)} GROUP BY 1
+                   HAVING count(*) > 1 OR h IN ({_HASH}(''), {_HASH}(NULL::VARCHAR)))
+        SELECT coalesce(CAST(dossier_id AS VARCHAR), '') AS id, count(*) AS c FROM {_source(path, False)}
+        WHERE {_HASH}(CAST(dossier_id AS VARCHAR)) IN (SELECT h FROM h) GROUP BY 1""").df()
+    return int(ids.loc[ids["id"] == "", "c"].sum()), ids[(ids["id"] != "") & (ids["c"] > 1)]
 
 
 def _stats(agg: pd.DataFrame) -> pd.DataFrame:

@@ -240,6 +240,27 @@ def read_number(value) -> tuple[float | None, bool]:
 
 def read_form(path: Path, m: Methodology, registry: dict[str, str], col: Collected) -> None:
     """Check one returned workbook against its unit and the methodology; add its rows or its problems."""
+    opened = _open_form(path, m, registry, col)
+    if opened is None:
+        return
+    sheet, unit, stage = opened
+    header = [c.value for c in sheet[HEADER_ROW]]
+    where = {n: header.index(n) for n in NAMES if n in header}
+    missing = [n for n in NAMES[:8] if n not in where]
+    if missing:
+        col.add(path.name, sheet.title, f"A{HEADER_ROW}", unit, "", missing[0], "",
+                f"the header row {HEADER_ROW} lacks {', '.join(missing)}: a column was removed or renamed",
+                f"dòng tiêu đề {HEADER_ROW} thiếu cột {', '.join(missing)}: cột đã bị xóa hoặc đổi tên")
+        return
+    before = len(col.problems)
+    rows = _form_rows(path.name, sheet, where, m, unit, stage, col)
+    if len(col.problems) == before:
+        col.rows.extend(rows)
+
+
+def _open_form(path: Path, m: Methodology, registry: dict[str, str], col: Collected):
+    """The form's first sheet, unit and stage, if it opens as a parindex form of this methodology, of a unit
+    of the registry, filed under its own name, and the first of its unit; None (with the problem) if not."""
     from openpyxl import load_workbook
 
     name = path.name
@@ -248,52 +269,45 @@ def read_form(path: Path, m: Methodology, registry: dict[str, str], col: Collect
     except Exception as exc:  # not a workbook, damaged, password-protected
         col.add(name, "", "", "", "", "", "", f"cannot be opened as an Excel workbook ({exc.__class__.__name__})",
                 "không mở được dạng sổ tính Excel (tệp hỏng hoặc sai định dạng)")
-        return
+        return None
     if HIDDEN not in wb.sheetnames:
         col.add(name, "", "", "", "", "", "", "is not a parindex form (its record sheet is missing)",
                 "không phải phiếu do parindex tạo (thiếu trang ghi nhận)")
-        return
+        return None
     record = {str(r[0].value): ("" if r[1].value is None else str(r[1].value)) for r in wb[HIDDEN].iter_rows()
               if r[0].value}
     unit = record.get("unit_code", "")
-    if record.get("methodology_sha256") != m.sha256:
-        col.add(name, HIDDEN, "", unit, "", "methodology", record.get("methodology_id", ""),
-                f"was made for methodology {record.get('methodology_id')} ({record.get('year')}), not {m.id}: "
-                "it is another year's or another version's form",
-                f"được tạo theo bộ tiêu chí {record.get('methodology_id')} ({record.get('year')}), không phải {m.id}: "
-                "phiếu của năm khác hoặc phiên bản khác")
-        return
-    if unit not in registry:
-        col.add(name, HIDDEN, "", unit, "", "unit_code", unit, "records a unit that is not in units.csv",
-                "ghi mã đơn vị không có trong units.csv")
-        return
     stem = path.stem
-    if stem in registry and stem != unit:
-        col.add(name, HIDDEN, "", unit, "", "unit_code", stem,
-                f"is filed as unit {stem} but is the workbook of unit {unit} ({registry[unit]}): a copy under "
-                "another unit's name", f"được nộp với tên đơn vị {stem} nhưng là phiếu của đơn vị {unit} "
-                f"({registry[unit]}): sao chép phiếu dưới tên đơn vị khác")
-        return
-    if unit in col.returned:
-        col.add(name, HIDDEN, "", unit, "", "unit_code", unit,
-                f"is a second workbook of unit {unit} (the first is {col.returned[unit]})",
-                f"là phiếu thứ hai của đơn vị {unit} (phiếu thứ nhất là {col.returned[unit]})")
-        return
+    refusal = (
+        (record.get("methodology_sha256") != m.sha256, "methodology", record.get("methodology_id", ""),
+         f"was made for methodology {record.get('methodology_id')} ({record.get('year')}), not {m.id}: "
+         "it is another year's or another version's form",
+         f"được tạo theo bộ tiêu chí {record.get('methodology_id')} ({record.get('year')}), không phải {m.id}: "
+         "phiếu của năm khác hoặc phiên bản khác"),
+        (unit not in registry, "unit_code", unit, "records a unit that is not in units.csv",
+         "ghi mã đơn vị không có trong units.csv"),
+        (stem in registry and stem != unit, "unit_code", stem,
+         f"is filed as unit {stem} but is the workbook of unit {unit} ({registry.get(unit, '')}): a copy under "
+         "another unit's name", f"được nộp với tên đơn vị {stem} nhưng là phiếu của đơn vị {unit} "
+         f"({registry.get(unit, '')}): sao chép phiếu dưới tên đơn vị khác"),
+        (unit in col.returned, "unit_code", unit,
+         f"is a second workbook of unit {unit} (the first is {col.returned.get(unit)})",
+         f"là phiếu thứ hai của đơn vị {unit} (phiếu thứ nhất là {col.returned.get(unit)})"))
+    for refused, column, value, en, vi in refusal:
+        if refused:
+            col.add(name, HIDDEN, "", unit, "", column, value, en, vi)
+            return None
     col.returned[unit] = name
     col.stage = col.stage or record.get("stage", "")
-    sheet = wb.worksheets[0]
-    header = [c.value for c in sheet[HEADER_ROW]]
-    where = {n: header.index(n) for n in NAMES if n in header}
-    missing = [n for n in NAMES[:8] if n not in where]
-    if missing:
-        col.add(name, sheet.title, f"A{HEADER_ROW}", unit, "", missing[0], "",
-                f"the header row {HEADER_ROW} lacks {', '.join(missing)}: a column was removed or renamed",
-                f"dòng tiêu đề {HEADER_ROW} thiếu cột {', '.join(missing)}: cột đã bị xóa hoặc đổi tên")
-        return
+    return wb.worksheets[0], unit, record.get("stage", "self")
+
+
+def _form_rows(name: str, sheet, where: dict[str, int], m: Methodology, unit: str, stage: str,
+               col: Collected) -> list[dict]:
+    """The criteria rows of a form's sheet; each changed code or maximum, duplicated or deleted row, and each
+    points cell that is text, out of range or empty is a problem naming its cell."""
     leaves = {lf.code: lf for lf in m.leaves() if lf.source == "appraisal"}
     seen: dict[str, int] = {}
-    stage = record.get("stage", "self")
-    before = len(col.problems)
     rows = []
     for r, cells in enumerate(sheet.iter_rows(min_row=FIRST_ROW, values_only=True), start=FIRST_ROW):
         code = cells[where["criterion_code"]]
@@ -301,15 +315,13 @@ def read_form(path: Path, m: Methodology, registry: dict[str, str], col: Collect
             continue
         code = str(code).strip()
         ref = lambda k, r=r: f"{_letter(where[k])}{r}"  # noqa: E731
-        if code not in leaves:
+        if code not in leaves or code in seen:
             col.add(name, sheet.title, ref("criterion_code"), unit, code, "criterion_code", code,
-                    f"row {r} is not an appraisal criterion of {m.id}: a row was added or its code changed",
-                    f"dòng {r} không phải tiêu chí thẩm định của {m.id}: dòng bị thêm hoặc mã bị sửa")
-            continue
-        if code in seen:
-            col.add(name, sheet.title, ref("criterion_code"), unit, code, "criterion_code", code,
-                    f"criterion {code} appears twice (rows {seen[code]} and {r}): a row was duplicated",
-                    f"tiêu chí {code} xuất hiện hai lần (dòng {seen[code]} và {r}): dòng bị nhân đôi")
+                    *((f"row {r} is not an appraisal criterion of {m.id}: a row was added or its code changed",
+                       f"dòng {r} không phải tiêu chí thẩm định của {m.id}: dòng bị thêm hoặc mã bị sửa")
+                      if code not in leaves else
+                      (f"criterion {code} appears twice (rows {seen[code]} and {r}): a row was duplicated",
+                       f"tiêu chí {code} xuất hiện hai lần (dòng {seen[code]} và {r}): dòng bị nhân đôi")))
             continue
         seen[code] = r
         mx = leaves[code].max_points
@@ -341,8 +353,7 @@ def read_form(path: Path, m: Methodology, registry: dict[str, str], col: Collect
         if code not in seen:
             col.add(name, sheet.title, "", unit, code, "criterion_code", code,
                     f"criterion {code} has no row: a row was deleted", f"thiếu dòng của tiêu chí {code}: dòng bị xóa")
-    if len(col.problems) == before:
-        col.rows.extend(rows)
+    return rows
 
 
 def _letter(i: int) -> str:
