@@ -170,14 +170,10 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                parent_run_id: str | None = None, previous_publication: str | None = None,
                corrections_applied: list[dict] | None = None, render_workers: int = 2,
                unit_pdfs: bool = True, draft: bool = False, published_on: str | None = None) -> dict:
-    """Publish the PAR Index for one input folder into `out`; return a summary of the publication (with
-    the seconds each stage took, for the benchmark).
-
-    Raises compute.ValidationFailed (exit 2 in the CLI) with `out/validation/errors.csv` written when the
-    inputs have errors; anything published earlier in `out` is then left as it was. `draft`: the council's
-    review copy (every page marked DỰ THẢO, the warnings annexed); `published_on` (YYYY-MM-DD): the
-    announcement date printed in the report and on the cards.
-    """
+    """Publish the PAR Index for one input folder into `out`; return a summary (with seconds per stage).
+    Invalid inputs: a Failed state carrying compute.ValidationFailed (exit 2), `out/validation/` written and
+    any earlier publication in `out` untouched. `draft`: the council's review copy (DỰ THẢO on every page,
+    warnings annexed); `published_on` (YYYY-MM-DD): the announcement date of the report and the cards."""
     logger = get_run_logger()
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,21 +205,15 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
         computed = compute.Computed(checked, criteria, ranked, rates, published_results(m, ranked),
                                     published_criteria(m, criteria))
         run = _run_record(run_id, version, parent_run_id, bundle, archived, out_dir, started)
-        changes = None
-        if previous_publication:  # a rerun: the errata table against the publication it corrects
-            changes = publishing.changes_against(Path(previous_publication), bundle, computed)
-            render.write_csv(changes, staging / "changes.csv")
+        changes = _changes(previous_publication, bundle, computed, staging)
         render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date,
                                                    "draft": draft}, changes, workers=render_workers,
                        unit_pdfs=unit_pdfs)
         clock.lap("render")
         run["finished_at"] = datetime.now(UTC).replace(microsecond=0)
-        manifest = publishing.manifest_of({**run, "draft": bool(draft), "published_on": report_date.date().isoformat(),
-                                           "corrects": previous_publication}, m, archived, checked,
-                                          database=store.redact(url), units=len(ranked), changes=changes)
-        publishing.write_manifest(staging / "manifest.json", manifest, staging)
-        publish(staging, out_dir, url, bundle, computed, run, corrections_applied)
-        publishing.write_validation(out_dir, checked.problems_frame())
+        recorded = {**run, "draft": bool(draft), "published_on": report_date.date().isoformat(),
+                    "corrects": previous_publication, "files": archived, "database": store.redact(url)}
+        _manifest_and_publish(staging, out_dir, url, bundle, computed, recorded, changes, corrections_applied)
         clock.lap("store_publish")
         _artifacts(run, computed, out_dir, changes, m.decimals)
     except BaseException:
@@ -235,6 +225,27 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url),
             "province": run["province"], "level": m.level, "year": m.year, "stages": clock.stages,
             "rss_mib": clock.memory}
+
+
+def _changes(previous_publication: str | None, bundle, computed, staging: Path) -> pd.DataFrame | None:
+    """A rerun's errata table (changes.csv) against the publication it corrects; None for a first run."""
+    if not previous_publication:
+        return None
+    changes = publishing.changes_against(Path(previous_publication), bundle, computed)
+    render.write_csv(changes, staging / "changes.csv")
+    return changes
+
+
+def _manifest_and_publish(staging: Path, out_dir: Path, url: str, bundle, computed, recorded: dict, changes,
+                          applied: list[dict] | None) -> None:
+    """Seal the staged files in the manifest, store the rows and swap the folder in (crash-safe); then the
+    validation page of this run."""
+    run = {k: v for k, v in recorded.items() if k not in ("draft", "published_on", "corrects", "files", "database")}
+    manifest = publishing.manifest_of(recorded, bundle.methodology, recorded["files"], computed.checked,
+                                      database=recorded["database"], units=len(computed.ranked), changes=changes)
+    publishing.write_manifest(staging / "manifest.json", manifest, staging)
+    publish(staging, out_dir, url, bundle, computed, run, applied)
+    publishing.write_validation(out_dir, computed.checked.problems_frame())
 
 
 def _run_record(run_id: str, version: int, parent_run_id: str | None, bundle, archived, out_dir: Path,

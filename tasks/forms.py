@@ -51,15 +51,34 @@ def write_form(path: Path, m: Methodology, unit: dict, province: str, stage: str
                filled: pd.DataFrame | None = None) -> None:
     """One unit's workbook. `filled`: the unit's self_assessment rows (appraisal stage: shown, locked)."""
     from openpyxl import Workbook
-    from openpyxl.formatting.rule import FormulaRule
-    from openpyxl.styles import Alignment, Font, PatternFill, Protection
-    from openpyxl.worksheet.datavalidation import DataValidation
 
     leaves = [lf for lf in m.leaves() if lf.source == "appraisal"]
-    names = m.names("vi")
     wb = Workbook()
     ws = wb.active
     ws.title = FIRST_SHEET[stage]
+    title = _form_head(ws, m, unit, province, stage)
+    rows_by_max = _form_criteria(ws, m, leaves, stage, filled)
+    last = FIRST_ROW + len(leaves) - 1
+    _form_checks(ws, stage, last, rows_by_max)
+    _summary_sheet(wb, m, leaves, last)
+    _instructions(wb, stage, m)
+    hidden = wb.create_sheet(HIDDEN)
+    for i, (k, v) in enumerate([("unit_code", unit["unit_code"]), ("unit_name", unit["unit_name"]),
+                                ("methodology_id", m.id), ("methodology_sha256", m.sha256), ("year", m.year),
+                                ("stage", stage), ("province", province),
+                                ("criteria", ",".join(lf.code for lf in leaves))], start=1):
+        hidden.cell(i, 1, k)
+        hidden.cell(i, 2, str(v))
+    hidden.sheet_state = "veryHidden"
+    wb.properties.creator = "parindex"
+    wb.properties.title = f"{title} — {unit['unit_name']}"
+    wb.save(path)
+
+
+def _form_head(ws, m: Methodology, unit: dict, province: str, stage: str) -> str:
+    """Title, unit and methodology lines, then the Vietnamese labels over the column names; returns the title."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
     title = ("PHIẾU TỰ ĐÁNH GIÁ, CHẤM ĐIỂM CHỈ SỐ CẢI CÁCH HÀNH CHÍNH NĂM " if stage == "self"
              else "PHIẾU THẨM ĐỊNH ĐIỂM CHỈ SỐ CẢI CÁCH HÀNH CHÍNH NĂM ") + str(m.year)
@@ -70,13 +89,23 @@ def write_form(path: Path, m: Methodology, unit: dict, province: str, stage: str
     ws["A5"] = ("Điền các ô màu vàng. Điểm là số từ 0 đến điểm tối đa của tiêu chí, được dùng số thập phân."
                 if stage == "self" else "Hội đồng điền điểm thẩm định và ý kiến vào các ô màu vàng; ô khác điểm "
                                         "tự chấm được tô cam.")
-    head_fill, fill_fill = PatternFill("solid", fgColor="F2E6E6"), PatternFill("solid", fgColor="FFF2CC")
+    head_fill = PatternFill("solid", fgColor="F2E6E6")
     ws.row_dimensions[LABEL_ROW].height = 42
     for i, (name, label, width) in enumerate(COLUMNS, start=1):
         ws.cell(LABEL_ROW, i, label).font = bold
         ws.cell(LABEL_ROW, i).alignment, ws.cell(LABEL_ROW, i).fill = wrap, head_fill
         ws.cell(HEADER_ROW, i, name).font = Font(italic=True, size=8, color="666666")
         ws.column_dimensions[ws.cell(HEADER_ROW, i).column_letter].width = width
+    return title
+
+
+def _form_criteria(ws, m: Methodology, leaves, stage: str, filled: pd.DataFrame | None) -> dict[float, list[str]]:
+    """A row per appraisal criterion (the stage's cells open and yellow), then the totals; returns the rows of
+    each maximum, for the cells' validation."""
+    from openpyxl.styles import Alignment, Font, PatternFill, Protection
+
+    names = m.names("vi")
+    wrap, fill_fill = Alignment(wrap_text=True, vertical="top"), PatternFill("solid", fgColor="FFF2CC")
     own = filled.set_index("criterion_code") if filled is not None and len(filled) else None
     rows_by_max: dict[float, list[str]] = {}
     for r, lf in enumerate(leaves, start=FIRST_ROW):
@@ -104,11 +133,22 @@ def write_form(path: Path, m: Methodology, unit: dict, province: str, stage: str
         rows_by_max.setdefault(lf.max_points, []).append(str(r))
     last = FIRST_ROW + len(leaves) - 1
     total = last + 2
-    ws.cell(total, NAMES.index("criterion_name") + 1, "Tổng cộng (các tiêu chí do đơn vị tự chấm)").font = bold
+    ws.cell(total, NAMES.index("criterion_name") + 1, "Tổng cộng (các tiêu chí do đơn vị tự chấm)").font = Font(
+        bold=True)
     for k in ("max_points", "self_points", "appraised_points"):
         letter = _col(k)
-        ws.cell(total, NAMES.index(k) + 1, f"=SUM({letter}{FIRST_ROW}:{letter}{last})").font = bold
+        ws.cell(total, NAMES.index(k) + 1, f"=SUM({letter}{FIRST_ROW}:{letter}{last})").font = Font(bold=True)
         ws.cell(total, NAMES.index(k) + 1).number_format = "0.00"
+    return rows_by_max
+
+
+def _form_checks(ws, stage: str, last: int, rows_by_max: dict[float, list[str]]) -> None:
+    """Excel's own checks (a number from 0 to the maximum), the council's differing points in orange, print
+    setup and sheet protection."""
+    from openpyxl.formatting.rule import FormulaRule
+    from openpyxl.styles import PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     for stage_col in [c for c in FILLED[stage] if c.endswith("_points")]:
         letter = _col(stage_col)
         for mx, rows in rows_by_max.items():
@@ -130,19 +170,6 @@ def write_form(path: Path, m: Methodology, unit: dict, province: str, stage: str
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.protection.sheet = True  # criteria and maxima locked; only the stage's cells are open
     ws.protection.formatColumns = ws.protection.formatRows = False
-    _summary_sheet(wb, m, leaves, last)
-    _instructions(wb, stage, m)
-    hidden = wb.create_sheet(HIDDEN)
-    for i, (k, v) in enumerate([("unit_code", unit["unit_code"]), ("unit_name", unit["unit_name"]),
-                                ("methodology_id", m.id), ("methodology_sha256", m.sha256), ("year", m.year),
-                                ("stage", stage), ("province", province),
-                                ("criteria", ",".join(lf.code for lf in leaves))], start=1):
-        hidden.cell(i, 1, k)
-        hidden.cell(i, 2, str(v))
-    hidden.sheet_state = "veryHidden"
-    wb.properties.creator = "parindex"
-    wb.properties.title = f"{title} — {unit['unit_name']}"
-    wb.save(path)
 
 
 def _summary_sheet(wb, m: Methodology, leaves, last: int) -> None:
