@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -232,7 +232,17 @@ class _Builder:
                   f"bị lặp{_lit(what_vi)}: cùng {joined} đã có ở dòng " + "{_first}", tested="_row", arg="_first")
 
     def done(self) -> Prepared:
-        return Prepared(self.t.assign(**self.helpers), self.rules)
+        """The prepared frame and rules. A rule with `only_if` is given its own column, empty where the flag
+        is not True, so both engines test it without a row filter (a GX `row_condition` is a DataFrame
+        query per expectation: a quarter of GX's time)."""
+        frame = self.t.assign(**self.helpers)
+        masked, rules = {}, []
+        for i, r in enumerate(self.rules):
+            if r.only_if:
+                masked[f"_t{i}"] = frame[r.reads].where(frame[r.only_if].fillna(False).astype(bool))
+                r = replace(r, tested=f"_t{i}", only_if="")
+            rules.append(r)
+        return Prepared(frame.assign(**masked), rules)
 
 
 #: the engine that words the problems of a table's row rules: (file, prepared table, failing masks, collector)
