@@ -14,6 +14,7 @@ from tasks import charts
 from tasks.methodology import Methodology
 from tasks.numbers import MINUS, format_number, publish
 from tasks.schema import COUNT_LABELS_VI, METRICS
+from tasks.scoring import satisfaction_pct
 from tasks.text import safe_filename, unit_labels, vi_sort_key
 
 LABELS = {
@@ -35,8 +36,7 @@ LABELS = {
         "lost_points": "Điểm bị mất",
         "lost_avg": "Mất bình quân/đơn vị",
         "field_rank_note": "Số trong ngoặc sau mỗi chỉ số thành phần là thứ hạng của đơn vị trong nhóm ở lĩnh vực đó.",
-        "dossiers": "Giải quyết hồ sơ và mức độ hài lòng", "on_time": "Đúng hạn (%)", "online": "Trực tuyến (%)",
-        "digitized": "Số hóa (%)", "satisfaction": "Hài lòng (%)", "scorecards": "Phiếu điểm rút gọn: điểm bị mất theo lĩnh vực",
+        "dossiers": "Giải quyết hồ sơ và mức độ hài lòng", "satisfaction": "Hài lòng (%)", "scorecards": "Phiếu điểm rút gọn: điểm bị mất theo lĩnh vực",
         "scorecards_note": "Mỗi dòng là phiếu điểm rút gọn của một đơn vị: số điểm bị mất ở từng lĩnh vực "
                            "(màu theo chỉ số thành phần) và ba tiêu chí mất nhiều điểm nhất.",
         "field": "Lĩnh vực", "pct": "Tỷ lệ (%)", "up": "tăng", "down": "giảm", "places": "bậc",
@@ -108,7 +108,6 @@ LABELS = {
         "field_rank_note": "The figure in brackets after each component index is the unit's rank in its group on "
                            "that field.",
         "lost_avg": "Lost per unit", "dossiers": "Dossier handling and satisfaction",
-        "on_time": "On time (%)", "online": "Online (%)", "digitized": "Digitised (%)",
         "satisfaction": "Satisfied (%)", "scorecards": "Short scorecards: points lost by field",
         "scorecards_note": "Each row is a unit's short scorecard: the points it lost in each field (coloured by "
                            "the component index) and the three criteria where it lost most.", "field": "Field", "pct": "Share (%)",
@@ -188,11 +187,6 @@ def _rates_by_unit(computed) -> pd.DataFrame:
 def _rate(rates: pd.DataFrame, unit: str, metric: str) -> float:
     """A unit's dossier figure (`on_time_rate`, `received`, …); NaN when the unit or the figure has none."""
     return rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
-
-
-def _survey_max(m: Methodology) -> float:
-    """The points the survey can give: a unit's satisfaction is its survey points as a share of these."""
-    return sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
 
 
 def group_name(index: dict, group: str, lang: str) -> str:
@@ -314,19 +308,22 @@ def _lost_rows(v: _View, crit: pd.DataFrame) -> list[dict]:
             for code, row in lost.sort_values("lost", ascending=False).head(10).iterrows()]
 
 
-def _dossier_rows(v: _View, computed) -> list[dict]:
-    """Dossier rates (%) and survey satisfaction (survey points as a share of their maximum) per unit."""
+def _dossier_table(v: _View, computed) -> dict:
+    """Every dossier metric of tasks/schema.py the units have figures for (a new metric is a new column), in
+    %, and survey satisfaction, per unit: {"heads": [...], "rows": [{"unit_name", "cells"}]}."""
     rates = _rates_by_unit(computed)
-    survey_max = _survey_max(v.m)
+    metrics = [mt for mt in METRICS.values() if mt.code in rates.columns and rates[mt.code].notna().any()]
+    satisfaction = satisfaction_pct(v.m, v.ranked["survey_points"])
 
     def rate_pct(unit: str, metric: str) -> str:
         value = _rate(rates, unit, metric)
         return "–" if pd.isna(value) else v.fmt(value * 100)
 
-    return [{"unit_name": r.unit_name, "on_time": rate_pct(r.unit_code, "on_time_rate"),
-             "online": rate_pct(r.unit_code, "online_rate"), "digitized": rate_pct(r.unit_code, "digitized_rate"),
-             "satisfaction": v.fmt(r.survey_points / survey_max * 100) if survey_max else "–"}
-            for r in v.ranked.itertuples(index=False)]
+    return {"heads": [mt.short(v.lang) for mt in metrics] + [v.L["satisfaction"]],
+            "rows": [{"unit_name": r.unit_name,
+                      "cells": [rate_pct(r.unit_code, mt.code) for mt in metrics]
+                      + ["–" if pd.isna(s) else v.fmt(s)]}
+                     for r, s in zip(v.ranked.itertuples(index=False), satisfaction, strict=True)]}
 
 
 def _short_cards(v: _View, crit: pd.DataFrame) -> list[dict]:
@@ -453,7 +450,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                                                        code=run["code_version"]),
         "method_note": L["method_note"].format(d=m.decimals, rank_on=L[f"rank_on_{m.rank_on}"]),
         "summary": _summary(v), "groups": groups, "field_heads": field_heads, "field_rows": field_rows,
-        "lost_rows": _lost_rows(v, crit), "dossier_rows": _dossier_rows(v, computed), "cards": cards,
+        "lost_rows": _lost_rows(v, crit), "dossier_table": _dossier_table(v, computed), "cards": cards,
         "files": files, "errata": _errata(v, changes), "corrects_run": run.get("parent_run_id") or "",
         "corrects_version": str(int(run["version"]) - 1) if int(run["version"]) > 1 else "",
         "deductions": deduction_rows(m, computed, lang),
@@ -689,7 +686,6 @@ def _dossier_sheet(m: Methodology, computed, res: pd.DataFrame) -> pd.DataFrame:
     """Every dossier count and metric of tasks/schema.py (a new metric is a new column), and satisfaction."""
     d = m.decimals
     rates = _rates_by_unit(computed)
-    survey_max = _survey_max(m)
 
     def pct(unit: str, metric: str):
         v = _rate(rates, unit, metric)
@@ -704,7 +700,7 @@ def _dossier_sheet(m: Methodology, computed, res: pd.DataFrame) -> pd.DataFrame:
         "Mã đơn vị": units, "Tên đơn vị": res["unit_name"].tolist(),
         **{label: pd.array([count(u, c) for u in units], dtype="Int64") for c, label in COUNT_LABELS_VI.items()},
         **{metric.short_vi: [pct(u, metric.code) for u in units] for metric in METRICS.values()},
-        "Hài lòng (%)": [publish(p / survey_max * 100, d) if survey_max else None for p in res["survey_points"]]})
+        "Hài lòng (%)": [None if pd.isna(s) else publish(s, d) for s in satisfaction_pct(m, res["survey_points"])]})
 
 
 def _proforma_sheet(m: Methodology, computed) -> pd.DataFrame | None:

@@ -101,16 +101,20 @@ class Metric:
     higher_is_better: bool
     vi: str
     en: str
-    short_vi: str  # the Excel appendix's column, "Đúng hạn (%)"
+    short_vi: str  # the Excel appendix's and the report's column, "Đúng hạn (%)"
+    short_en: str  # the English report's column, "On time (%)"
+
+    def short(self, lang: str) -> str:
+        return self.short_vi if lang == "vi" else self.short_en
 
 
 METRICS: dict[str, Metric] = {m.code: m for m in (
     Metric("on_time_rate", "resolved_on_time", "resolved", True, "Tỷ lệ hồ sơ giải quyết đúng hạn",
-           "Share of dossiers resolved on time", "Đúng hạn (%)"),
+           "Share of dossiers resolved on time", "Đúng hạn (%)", "On time (%)"),
     Metric("online_rate", "received_online", "received", True, "Tỷ lệ hồ sơ tiếp nhận trực tuyến",
-           "Share of dossiers received online", "Trực tuyến (%)"),
+           "Share of dossiers received online", "Trực tuyến (%)", "Online (%)"),
     Metric("digitized_rate", "digitized", "received", True, "Tỷ lệ hồ sơ được số hóa",
-           "Share of dossiers digitised", "Số hóa (%)"),
+           "Share of dossiers digitised", "Số hóa (%)", "Digitised (%)"),
     Metric("late_rate", "resolved_late", "resolved", False, "Tỷ lệ hồ sơ giải quyết trễ hạn",
-           "Share of dossiers resolved late", "Quá hạn (%)"),
+           "Share of dossiers resolved late", "Quá hạn (%)", "Late (%)"),
 )}

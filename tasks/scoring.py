@@ -142,3 +142,10 @@ def sum_results(m: Methodology, units: pd.DataFrame, criteria: pd.DataFrame,
         out[f"{f.code}_points"] = pts
         out[f"{f.code}_pct"] = (pts / f.max_points * 100).map(settle)
     return out
+
+
+def satisfaction_pct(m: Methodology, survey_points: pd.Series) -> pd.Series:
+    """A unit's satisfaction (%): its survey points as a share of the points the survey can give; NaN when the
+    methodology has no survey criteria."""
+    most = sum(lf.max_points for lf in m.leaves() if lf.source == "survey")
+    return survey_points.astype(float) / most * 100 if most else pd.Series(float("nan"), index=survey_points.index)

@@ -71,3 +71,27 @@ def test_scorecards_are_made_in_child_processes_and_their_errors_come_back(tmp_p
     assert not any(enabled for _, _, enabled in done) and gc.isenabled()  # collector off only in the children
     with pytest.raises(render.ChildFailed, match=r"ValueError: cannot write units/x\.pdf"):
         render.in_children(_broken, ["units/x.pdf", "units/y.pdf"], workers=1)
+
+
+def test_the_reports_dossier_table_has_a_column_per_metric_and_satisfaction_from_the_core(mini, tmp_path):
+    """Every metric of tasks/schema.py the units have figures for is a column of the report's dossier table
+    (a new metric needs no template change), and satisfaction is the scoring core's figure, as in Excel."""
+    from tasks.numbers import format_number, publish
+    from tasks.schema import METRICS
+    from tasks.scoring import satisfaction_pct
+
+    bundle = read_folder(mini, tmp_path / "run")
+    computed = compute_folder(mini, tmp_path / "run2")
+    run = {"run_id": "r", "version": 1, "code_version": "t", "started_at": datetime(2025, 4, 12, tzinfo=UTC),
+           "files": bundle.files, "inputs_sha256": "0" * 64}
+    for lang in ("vi", "en"):
+        table = report.build_context(bundle.methodology, bundle.index, computed, run, lang)["dossier_table"]
+        assert table["heads"] == [mt.short(lang) for mt in METRICS.values()] + [report.LABELS[lang]["satisfaction"]]
+        assert all(len(r["cells"]) == len(table["heads"]) for r in table["rows"])
+    late = computed.rates.set_index("unit_code")["late_rate"]
+    first = computed.ranked.iloc[0]
+    row = next(r for r in table["rows"] if r["unit_name"].startswith(first["unit_name"]))
+    assert row["cells"][list(METRICS).index("late_rate")] == format_number(late[first["unit_code"]] * 100, 2, "en")
+    sheet = report.appendix_sheets(bundle.methodology, computed)["Hồ sơ – khảo sát"].set_index("Mã đơn vị")
+    expected = satisfaction_pct(bundle.methodology, computed.results.set_index("unit_code")["survey_points"])
+    assert sheet["Hài lòng (%)"].astype(float).tolist() == [publish(v, 2) for v in expected.reindex(sheet.index)]
