@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.annual import annual_run
 from tasks import render
+from tasks.numbers import publish
 
 
 class NationalRunFailed(RuntimeError):
@@ -74,7 +75,7 @@ def overview(done: list[dict]) -> pd.DataFrame:
             res = pd.read_csv(Path(r["out"]) / "results.csv", dtype={"unit_code": str}, encoding="utf-8-sig")
             best = res.sort_values(["index_pct", "unit_code"], ascending=[False, True]).iloc[0]
             rows.append({"province_slug": d["province"], "province": r["province"], "level": r["level"],
-                         "year": r["year"], "units": len(res), "average_index": round(res["index_pct"].mean(), 2),
+                         "year": r["year"], "units": len(res), "average_index": publish(res["index_pct"].mean(), 2),
                          "highest_index": res["index_pct"].max(), "lowest_index": res["index_pct"].min(),
                          "leader": best["unit_name"], "run_id": r["run_id"], "out": r["out"]})
     return pd.DataFrame(rows)

@@ -12,6 +12,8 @@ import math
 
 import pandas as pd
 
+from tasks.numbers import TOLERANCE
+
 #: band colours, best band first (a methodology has 3 to 5 bands)
 BAND_COLOURS = ["#1a7f37", "#6aa84f", "#d4a017", "#d9822b", "#a01818"]
 
@@ -48,7 +50,7 @@ def distribution(index_pct: pd.Series, bands, colours: dict[str, str], width: in
     with the band thresholds marked."""
     values = index_pct.dropna().astype(float)
     lo = math.floor(values.min() / step) * step if len(values) else 0.0
-    hi = min(100.0, math.ceil((values.max() + 1e-9) / step) * step) if len(values) else 100.0
+    hi = min(100.0, math.ceil((values.max() + TOLERANCE) / step) * step) if len(values) else 100.0
     hi = max(hi, lo + step)
     edges = [lo + i * step for i in range(int(round((hi - lo) / step)) + 1)]
     counts = [int(((values >= a) & ((values < b) | ((b >= 100) & (values <= b)))).sum())
@@ -60,7 +62,7 @@ def distribution(index_pct: pd.Series, bands, colours: dict[str, str], width: in
     ordered = sorted(bands, key=lambda b: -b.min)
 
     def band_of(v: float) -> str:
-        return next((b.code for b in ordered if v + 1e-9 >= b.min), ordered[-1].code)
+        return next((b.code for b in ordered if v + TOLERANCE >= b.min), ordered[-1].code)
 
     bins = [{"x": round(pad_l + i * bw, 1), "w": round(bw - 1, 1), "h": round(c / top * plot_h, 1),
              "y": round(pad_t + plot_h - c / top * plot_h, 1), "n": c, "colour": colours.get(band_of(a), "#777"),

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from tasks.methodology import Methodology
+from tasks.numbers import TOLERANCE
 from tasks.text import DECIMAL_COMMA
 
 STAGES = ("self", "appraisal")
@@ -353,7 +354,7 @@ def _form_rows(name: str, sheet, where: dict[str, int], m: Methodology, unit: st
         seen[code] = r
         mx = leaves[code].max_points
         shown_max, ok = read_number(cells[where["max_points"]])
-        if not ok or shown_max is None or abs(shown_max - mx) > 1e-9:
+        if not ok or shown_max is None or abs(shown_max - mx) > TOLERANCE:
             col.add(name, sheet.title, ref("max_points"), unit, code, "max_points", cells[where["max_points"]],
                     f"the maximum of criterion {code} was changed (it is {mx:g})",
                     f"điểm tối đa của tiêu chí {code} đã bị sửa (đúng là {mx:g})")
@@ -364,7 +365,7 @@ def _form_rows(name: str, sheet, where: dict[str, int], m: Methodology, unit: st
             if not ok:
                 col.add(name, sheet.title, ref(k), unit, code, k, raw, "is text, not a number",
                         "là chữ, không phải số")
-            elif v is not None and not (0 <= v <= mx + 1e-9):
+            elif v is not None and not (0 <= v <= mx + TOLERANCE):
                 col.add(name, sheet.title, ref(k), unit, code, k, raw,
                         f"is outside 0 … {mx:g}, the maximum of criterion {code}",
                         f"nằm ngoài khoảng 0 … {mx:g} (điểm tối đa của tiêu chí {code})")
@@ -410,6 +411,6 @@ def differences(rows: pd.DataFrame) -> pd.DataFrame:
     later complaints)."""
     d = rows.dropna(subset=["self_points", "appraised_points"])
     d = d.assign(difference=d["appraised_points"] - d["self_points"])
-    d = d[d["difference"].abs() > 1e-9]
+    d = d[d["difference"].abs() > TOLERANCE]
     return d.sort_values(["difference", "unit_code", "criterion_code"])[
         ["unit_code", "criterion_code", "self_points", "appraised_points", "difference", "council_note"]]

@@ -14,11 +14,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tasks.numbers import TOLERANCE
 from tasks.schema import METRICS
 
 #: Sums of maxima are compared with this tolerance: YAML maxima such as 1.5 + 0.25 are exact in binary,
 #: but 0.1-steps are not, and a methodology must not be refused for float noise.
-SUM_TOLERANCE = 1e-9
+SUM_TOLERANCE = TOLERANCE  # tasks.numbers: the one tolerance
 
 Source = Literal["appraisal", "survey", "dossier"]
 

@@ -13,6 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 #: Places kept at "full precision": far below any difference an appraisal council can make (0.01 point).
 FULL_DECIMALS = 9
+#: The one tolerance of comparisons between computed figures (a point on a band's edge, a maximum): float noise
+#: below full precision never decides a band, a range or a difference
+TOLERANCE = 10.0 ** -FULL_DECIMALS
 
 
 def _quantum(decimals: int) -> Decimal:
@@ -55,3 +58,17 @@ def format_number(value: float | None, decimals: int, lang: str = "vi", signed: 
     if lang == "vi":
         text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
     return sign + text
+
+
+def publish_all(values, decimals: int) -> list[float]:
+    """`publish` of each value (a column of a frame): the published figures, rounded half-up once."""
+    return [publish(v, decimals) for v in values]
+
+
+def publish_array(values, decimals: int):
+    """`publish` for a NumPy array of replicates (the robustness desk's thousands of indices at once): half-up
+    after the same settling, vectorised (tests/test_numbers.py checks it against `publish`)."""
+    import numpy as np
+
+    scale = 10.0 ** decimals
+    return np.floor(np.asarray(values, dtype=float) * scale + 0.5 + TOLERANCE) / scale

@@ -6,7 +6,7 @@ import pandas as pd
 
 from tasks.lineage import apply_lineage
 from tasks.methodology import Methodology
-from tasks.numbers import publish
+from tasks.numbers import TOLERANCE, publish
 
 #: after the contract's columns and the field columns: the pro-forma comparison of merged units (lineage.csv)
 LINEAGE_COLUMNS = ["prev_index_proforma", "predecessors"]
@@ -82,3 +82,12 @@ def published_proforma(m: Methodology, ranked: pd.DataFrame) -> pd.DataFrame | N
         if c == "index_pct" or c.endswith("_pct") or c.endswith("_proforma"):
             out[c] = out[c].map(lambda v: publish(v, m.decimals))
     return out
+
+
+def next_band(m: Methodology, index_published: float):
+    """The next band above a unit's published index and the points it needs to reach it: (band, points), or
+    None in the top band."""
+    higher = [b for b in sorted(m.bands, key=lambda b: b.min) if b.min > index_published + TOLERANCE]
+    if not higher:
+        return None
+    return higher[0], (higher[0].min - index_published) / 100 * m.max_points

@@ -12,7 +12,8 @@ import pandas as pd
 
 from tasks import charts
 from tasks.methodology import Methodology
-from tasks.numbers import MINUS, format_number, publish
+from tasks.numbers import MINUS, format_number, publish, publish_all
+from tasks.ranking import next_band
 from tasks.schema import COUNT_LABELS_VI, METRICS
 from tasks.scoring import satisfaction_pct
 from tasks.text import safe_filename, unit_labels, vi_sort_key
@@ -520,7 +521,7 @@ def _published_lost(computed, d: int) -> pd.DataFrame:
     """criteria.csv's rows with the points each unit lost, from the published (rounded) points: on every page
     points + lost = maximum to the last digit (3,53 + 0,47, never 0,48 from an unrounded 3,525)."""
     crit = computed.criteria_published
-    return crit.assign(lost=(crit["max_points"] - crit["points"]).round(d))
+    return crit.assign(lost=publish_all(crit["max_points"] - crit["points"], d))
 
 
 def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[dict]:
@@ -588,13 +589,11 @@ def _card_fields(m: Methodology, r: pd.Series, code: str, prev, best: pd.DataFra
 def _next_band(m: Methodology, index_published: float, lang: str) -> str:
     """The points a unit needs to reach the next band, from its published index."""
     L = LABELS[lang]
-    higher = [b for b in sorted(m.bands, key=lambda b: b.min) if b.min > index_published + 1e-9]
-    if not higher:
+    gap = next_band(m, index_published)
+    if gap is None:
         return L["top_band"]
-    nb = higher[0]
-    need = (nb.min - index_published) / 100 * m.max_points
-    return L["next_band"].format(points=format_number(need, m.decimals, lang),
-                                 band=nb.vi if lang == "vi" else nb.en)
+    band, need = gap
+    return L["next_band"].format(points=format_number(need, m.decimals, lang), band=band.vi if lang == "vi" else band.en)
 
 
 def deduction_rows(m: Methodology, computed, lang: str) -> list[dict]:

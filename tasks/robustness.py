@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.methodology import Methodology
-from tasks.numbers import publish
+from tasks.numbers import TOLERANCE, publish, publish_array
 
 #: a field pair correlated above this is flagged as near-duplicate (JRC audit, COINr get_corr_flags)
 NEAR_DUPLICATE_R = 0.9
@@ -109,7 +109,7 @@ def replicate(m: Methodology, criteria: pd.DataFrame, totals: pd.DataFrame, answ
     index = total / m.max_points * 100
     groups = totals["group"].to_numpy()
     rank = sport_ranks(index, groups)
-    published_index = np.floor(index * 10 ** m.decimals + 0.5 + 1e-9) / 10 ** m.decimals  # half-up
+    published_index = publish_array(index, m.decimals)
     band = np.full(index.shape, m.bands[-1].code, dtype=object)
     for b in sorted(m.bands, key=lambda b: b.min):
         band = np.where(published_index >= b.min, b.code, band)
@@ -206,5 +206,5 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, crit_before: pd.DataFrame
     ca = crit_after.set_index(["unit_code", "criterion_code"])["points"]
     both = pd.concat([cb.rename("before"), ca.rename("after")], axis=1).fillna(0.0)
     both["delta"] = both["after"] - both["before"]
-    why = both[both["delta"].abs() > 1e-9].reset_index()
+    why = both[both["delta"].abs() > TOLERANCE].reset_index()
     return table, why

@@ -1,6 +1,8 @@
 """Rounding half-up once, at publication, and Vietnamese/English number formats."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tasks.numbers import format_number, publish, settle
 
@@ -35,3 +37,11 @@ def test_format_number(value, lang, expected):
 def test_settle_makes_float_sums_comparable():
     assert settle(0.1 + 0.2) == settle(0.3)
     assert settle(sum([0.1] * 10)) == 1.0
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=100, places=3, allow_nan=False), min_size=1, max_size=50))
+def test_the_vectorised_half_up_of_the_desk_publishes_what_publish_does(values):
+    from tasks.numbers import publish_array
+
+    floats = [float(v) for v in values]
+    assert publish_array(floats, 2).tolist() == [publish(v, 2) for v in floats]
