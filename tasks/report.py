@@ -12,7 +12,7 @@ import pandas as pd
 
 from tasks import charts
 from tasks.methodology import Methodology
-from tasks.numbers import MINUS, format_number, publish, publish_all
+from tasks.numbers import MINUS, TOLERANCE, format_number, publish, publish_all
 from tasks.ranking import next_band
 from tasks.schema import COUNT_LABELS_VI, METRICS
 from tasks.scoring import satisfaction_pct
@@ -295,7 +295,7 @@ def _field_table(v: _View) -> tuple[list[dict], list[dict]]:
     rows = []
     for r in v.ranked.itertuples(index=False):
         cells = [{"text": f"{v.fmt(getattr(r, f'{f.code}_pct'))} ({getattr(r, f'{f.code}_rank')})",
-                  "heat": _heat(getattr(r, f"{f.code}_pct"))} for f in v.m.fields]
+                  "heat": _heat(v.m, getattr(r, f"{f.code}_pct"))} for f in v.m.fields]
         rows.append({"unit_name": r.unit_name, "group": group_name(v.index, r.group, v.lang), "cells": cells})
     return heads, rows
 
@@ -337,7 +337,7 @@ def _short_cards(v: _View, crit: pd.DataFrame) -> list[dict]:
             pts, pct = getattr(r, f"{f.code}_points"), getattr(r, f"{f.code}_pct")
             fields.append({"code": f.code, "name": f.name.get(v.lang), "points": v.fmt(pts),
                            "max": v.fmt(f.max_points), "pct": v.fmt(pct),
-                           "lost": v.fmt(f.max_points - publish(pts, v.d)), "heat": _heat(pct)})
+                           "lost": v.fmt(f.max_points - publish(pts, v.d)), "heat": _heat(v.m, pct)})
         mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
         weakest = [{"code": c.criterion_code, "name": v.criterion_name(c.criterion_code), "points": v.fmt(c.points),
                     "max": v.fmt(c.max_points), "lost": v.fmt(c.lost)}
@@ -477,11 +477,15 @@ def publication_block(publication: dict | None, run: dict, lang: str) -> dict | 
             "issuing_body": publication.get("issuing_body", "")}
 
 
-def _heat(pct: float) -> str:
-    """A CSS class for the heat-map table: five steps of the component index."""
+def _heat(m: Methodology, pct: float) -> str:
+    """The heat-map class of a component index: the band of the methodology it would reach, best first (h5,
+    h4, …; no cut-off of its own)."""
     if pct is None or math.isnan(pct):
         return "h0"
-    return "h5" if pct >= 95 else "h4" if pct >= 90 else "h3" if pct >= 80 else "h2" if pct >= 70 else "h1"
+    for i, band in enumerate(sorted(m.bands, key=lambda b: -b.min)):
+        if pct + TOLERANCE >= band.min:
+            return f"h{max(1, 5 - i)}"
+    return "h1"
 
 
 def proforma_chart(ranked: pd.DataFrame, lang: str, size: int = 360, pad: int = 44) -> dict:
@@ -582,7 +586,7 @@ def _card_fields(m: Methodology, r: pd.Series, code: str, prev, best: pd.DataFra
         fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(r[f"{f.code}_points"]),
                        "max": fmt(f.max_points), "lost": fmt(f.max_points - publish(r[f"{f.code}_points"], d)),
                        "pct": fmt(pct), "pct_value": pct, "best_value": float(best.loc[r["group"], f"{f.code}_pct"]),
-                       "best": fmt(best.loc[r["group"], f"{f.code}_pct"]), "change": change, "heat": _heat(pct)})
+                       "best": fmt(best.loc[r["group"], f"{f.code}_pct"]), "change": change, "heat": _heat(m, pct)})
     return fields
 
 
