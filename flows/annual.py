@@ -28,6 +28,7 @@ from tasks.checks import plausibility_warnings
 from tasks.methodology import MethodologyError
 from tasks.ranking import published_criteria, published_proforma, published_results
 from tasks.resources import PACKAGES
+from tasks.runrecord import RunRecord
 
 CONFIG_DIR = ingest.CONFIG_DIR
 
@@ -206,14 +207,14 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                                     published_criteria(m, criteria))
         run = _run_record(run_id, version, parent_run_id, bundle, archived, out_dir, started)
         changes = _changes(previous_publication, bundle, computed, staging)
-        render_outputs(staging, bundle, computed, {**run, "files": archived, "report_date": report_date,
+        render_outputs(staging, bundle, computed, {**run.row(), "files": archived, "report_date": report_date,
                                                    "draft": draft}, changes, workers=render_workers,
                        unit_pdfs=unit_pdfs)
         clock.lap("render")
-        run["finished_at"] = datetime.now(UTC).replace(microsecond=0)
-        recorded = {**run, "draft": bool(draft), "published_on": report_date.date().isoformat(),
-                    "corrects": previous_publication, "files": archived, "database": store.redact(url)}
-        _manifest_and_publish(staging, out_dir, url, bundle, computed, recorded, changes, corrections_applied)
+        run = run.done(datetime.now(UTC).replace(microsecond=0))
+        publication = {"draft": draft, "published_on": report_date.date().isoformat(),
+                       "corrects": previous_publication, "files": archived, "database": store.redact(url)}
+        _manifest_and_publish(staging, out_dir, url, bundle, computed, run, publication, changes, corrections_applied)
         clock.lap("store_publish")
         _artifacts(run, computed, out_dir, changes, m.decimals)
     except BaseException:
@@ -223,7 +224,7 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
     return {"run_id": run_id, "version": version, "out": str(out_dir), "units": len(ranked),
             "changes": None if changes is None else len(changes),
             "methodology_id": m.id, "report": str(out_dir / "report.vi.pdf"), "database": store.redact(url),
-            "province": run["province"], "level": m.level, "year": m.year, "stages": clock.stages,
+            "province": run.province, "level": m.level, "year": m.year, "stages": clock.stages,
             "rss_mib": clock.memory}
 
 
@@ -236,27 +237,26 @@ def _changes(previous_publication: str | None, bundle, computed, staging: Path) 
     return changes
 
 
-def _manifest_and_publish(staging: Path, out_dir: Path, url: str, bundle, computed, recorded: dict, changes,
-                          applied: list[dict] | None) -> None:
+def _manifest_and_publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: RunRecord,
+                          publication: dict, changes, applied: list[dict] | None) -> None:
     """Seal the staged files in the manifest, store the rows and swap the folder in (crash-safe); then the
     validation page of this run."""
-    run = {k: v for k, v in recorded.items() if k not in ("draft", "published_on", "corrects", "files", "database")}
-    manifest = publishing.manifest_of(recorded, bundle.methodology, recorded["files"], computed.checked,
-                                      database=recorded["database"], units=len(computed.ranked), changes=changes)
+    manifest = publishing.manifest_of(run, publication, bundle.methodology, publication["files"], computed.checked,
+                                      database=publication["database"], units=len(computed.ranked), changes=changes)
     publishing.write_manifest(staging / "manifest.json", manifest, staging)
     publish(staging, out_dir, url, bundle, computed, run, applied)
     publishing.write_validation(out_dir, computed.checked.problems_frame())
 
 
 def _run_record(run_id: str, version: int, parent_run_id: str | None, bundle, archived, out_dir: Path,
-                started: datetime) -> dict:
-    """The run as the database's `runs` row and the manifest record it (finished_at is added at the end)."""
+                started: datetime) -> RunRecord:
+    """The run, as the database's `runs` row and the manifest record it (finished by `done` at the end)."""
     m = bundle.methodology
-    return {"run_id": run_id, "version": version, "parent_run_id": parent_run_id, "status": "published",
-            "province": str(bundle.index.get("province", "")), "year": m.year, "level": m.level,
-            "methodology_id": m.id, "methodology_sha256": m.sha256, "inputs_sha256": _inputs_digest(archived),
-            "code_version": publishing.code_version(), "out_dir": str(out_dir),
-            "synthetic": bool(bundle.index.get("synthetic", False)), "started_at": started}
+    return RunRecord(run_id=run_id, version=version, parent_run_id=parent_run_id,
+                     province=str(bundle.index.get("province", "")), year=m.year, level=m.level,
+                     methodology_id=m.id, methodology_sha256=m.sha256, inputs_sha256=_inputs_digest(archived),
+                     code_version=publishing.code_version(), out_dir=str(out_dir),
+                     synthetic=bool(bundle.index.get("synthetic", False)), started_at=started)
 
 
 class _Clock:
@@ -311,7 +311,7 @@ def _rss_mib() -> float:
         return 0.0
 
 
-def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd.DataFrame | None,
+def _artifacts(run: RunRecord, computed: compute.Computed, out_dir: Path, changes: pd.DataFrame | None,
                d: int) -> None:
     """A markdown summary and the ranking table on the flow run, for the Prefect UI (Artifacts tab)."""
     from tasks.numbers import format_number as fmt
@@ -321,14 +321,14 @@ def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd
     by_rank = res.sort_values(["rank", "unit_code"])
     top, bottom = by_rank.iloc[0], by_rank.iloc[-1]
     # one key per province, index and year: the UI keeps each key's history, version after version
-    key = "-".join(x for x in ["parindex", ascii_slug(run["province"]), str(run["year"]), run["level"]] if x)
-    lines = [f"## {run['province']} — {run['level']} {run['year']}, version {run['version']}",
+    key = "-".join(x for x in ["parindex", ascii_slug(run.province), str(run.year), run.level] if x)
+    lines = [f"## {run.province} — {run.level} {run.year}, version {run.version}",
              f"- units: {len(res)}; average index {fmt(res['index_pct'].mean(), d, 'en')} %",
              f"- first: {top['unit_name']} ({fmt(top['index_pct'], d, 'en')} %); "
              f"last: {bottom['unit_name']} ({fmt(bottom['index_pct'], d, 'en')} %)",
-             f"- published in `{out_dir}`; run `{run['run_id']}`; inputs `{run['inputs_sha256'][:16]}…`"]
+             f"- published in `{out_dir}`; run `{run.run_id}`; inputs `{run.inputs_sha256[:16]}…`"]
     if changes is not None:
-        lines.append(f"- corrects run `{run['parent_run_id']}`: {len(changes)} changed row(s)")
+        lines.append(f"- corrects run `{run.parent_run_id}`: {len(changes)} changed row(s)")
     create_markdown_artifact("\n".join(lines), key=f"{key}-summary", description="PAR Index run summary")
     cols = [c for c in ("rank", "unit_code", "unit_name", "group", "total_points", "index_pct", "band",
                         "rank_change") if c in res.columns]
@@ -338,10 +338,10 @@ def _artifacts(run: dict, computed: compute.Computed, out_dir: Path, changes: pd
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: dict,
+def publish(staging: Path, out_dir: Path, url: str, bundle, computed, run: RunRecord,
             applied: list[dict] | None = None) -> None:
     """Store the rows and move the files into place (tasks.publishing.publish_staged: crash-safe)."""
     published_index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
     publishing.publish_staged(
         staging, out_dir, url,
-        lambda conn: store.write_publication(conn, run, bundle, computed, published_index, applied), run["run_id"])
+        lambda conn: store.write_publication(conn, run, bundle, computed, published_index, applied), run.run_id)

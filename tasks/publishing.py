@@ -326,21 +326,22 @@ def write_validation(out: Path, problems) -> Path:
     return final / "errors.csv"
 
 
-def manifest_of(run: dict, m, archived, checked, database: str, units: int, changes) -> dict:
-    """manifest.json's record of a run (the outputs' hashes are added by write_manifest): what was published,
-    from which inputs (role → archived file, its source, sha256, bytes and row counts), by which code, when."""
+def manifest_of(run, publication: dict, m, archived, checked, database: str, units: int, changes) -> dict:
+    """manifest.json's record of a run (a finished tasks.runrecord.RunRecord; the outputs' hashes are added by
+    write_manifest): what was published, from which inputs (role → archived file, its source, sha256, bytes and
+    row counts), by which code, when; `publication`: draft, published_on and the folder it corrects."""
     return {
-        "run_id": run["run_id"], "version": run["version"], "parent_run_id": run["parent_run_id"],
-        "status": "published", "province": run["province"], "year": m.year, "level": m.level,
+        "run_id": run.run_id, "version": run.version, "parent_run_id": run.parent_run_id,
+        "status": "published", "province": run.province, "year": m.year, "level": m.level,
         "methodology_id": m.id, "methodology_sha256": m.sha256, "methodology": "inputs/methodology.yaml",
         "inputs": {f.role: {"file": f.archived, "source": f.source, "sha256": f.sha256, "bytes": f.bytes,
                             **checked.counts.get(Path(f.archived).name, {})} for f in archived},
-        "inputs_sha256": run["inputs_sha256"], "database": database,
-        "code_version": run["code_version"], "started_at": run["started_at"].isoformat(),
-        "finished_at": run["finished_at"].isoformat(), "units": units,
-        "warnings": len(checked.problems), "synthetic": run["synthetic"],
-        "corrects": run["corrects"], "changes": None if changes is None else len(changes),
-        "draft": run["draft"], "published_on": run["published_on"],
+        "inputs_sha256": run.inputs_sha256, "database": database,
+        "code_version": run.code_version, "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat(), "units": units,
+        "warnings": len(checked.problems), "synthetic": run.synthetic,
+        "corrects": publication["corrects"], "changes": None if changes is None else len(changes),
+        "draft": bool(publication["draft"]), "published_on": publication["published_on"],
     }
 
 

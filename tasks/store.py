@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from tasks.resources import MIGRATIONS
+from tasks.runrecord import RunRecord
 
 metadata = sa.MetaData()
 
@@ -336,29 +337,28 @@ def _records(df: pd.DataFrame, columns: dict[str, str], **const) -> list[dict]:
     return out
 
 
-def write_publication(conn: Connection, run: dict, inputs, computed, published_index: pd.Series,
+def write_publication(conn: Connection, run: RunRecord, inputs, computed, published_index: pd.Series,
                       applied: list[dict] | None = None) -> None:
     """Insert one run and all its rows; a previous current publication of the same version is marked replaced.
 
     Called inside the caller's transaction: nothing is visible until it commits.
     """
     m = inputs.methodology
-    current = sa.and_(runs.c.province == run["province"], runs.c.year == run["year"],
-                      runs.c.level == run["level"], runs.c.version == run["version"],
-                      runs.c.status == "published")
-    conn.execute(runs.update().where(current).values(status="replaced", replaced_by=run["run_id"]))
-    parent = run.get("parent_run_id")
+    current = sa.and_(runs.c.province == run.province, runs.c.year == run.year, runs.c.level == run.level,
+                      runs.c.version == run.version, runs.c.status == "published")
+    conn.execute(runs.update().where(current).values(status="replaced", replaced_by=run.run_id))
+    parent = run.parent_run_id
     if parent and conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == parent)).first() is None:
-        run = {**run, "parent_run_id": None}  # the corrected run lives in another database; the manifest keeps it
-    conn.execute(runs.insert().values(**run))
-    rid = run["run_id"]
+        run = run.without_parent()  # the corrected run lives in another database; the manifest keeps it
+    conn.execute(runs.insert().values(**run.row()))
+    rid = run.run_id
     if conn.execute(sa.select(methodologies.c.sha256).where(methodologies.c.sha256 == m.sha256)).first() is None:
         conn.execute(methodologies.insert().values(sha256=m.sha256, methodology_id=m.id, year=m.year,
                                                    level=m.level, yaml=inputs.methodology_text))
     if applied:
         conn.execute(corrections.insert(), [{"run_id": rid, "seq": i, **c} for i, c in enumerate(applied, 1)])
-    if run.get("parent_run_id"):
-        conn.execute(runs.update().where(runs.c.run_id == run["parent_run_id"]).values(superseded_by=rid))
+    if run.parent_run_id:
+        conn.execute(runs.update().where(runs.c.run_id == run.parent_run_id).values(superseded_by=rid))
     counts = computed.checked.counts
     conn.execute(input_files.insert(), [
         {"run_id": rid, "role": f.role, "file_name": f.archived, "source_path": f.source, "sha256": f.sha256,

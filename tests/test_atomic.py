@@ -20,6 +20,7 @@ import pytest
 from expectations.suites import validate
 from tasks import publishing, store
 from tasks.compute import compute
+from tasks.runrecord import RunRecord
 from tests.conftest import REPO
 from tests.helpers import edit_csv, read_folder
 
@@ -30,12 +31,12 @@ import pickle, shutil, sys
 from pathlib import Path
 from tasks import publishing, store
 template, out, url, run, bundle, computed = pickle.loads(Path(sys.argv[1]).read_bytes())
-staging = Path(out) / f".staging-{run['run_id']}"
+staging = Path(out) / f".staging-{run.run_id}"
 shutil.copytree(template, staging)
 index = computed.ranked["unit_code"].map(computed.results.set_index("unit_code")["index_pct"])
 publishing.publish_staged(staging, Path(out), url,
                           lambda conn: store.write_publication(conn, run, bundle, computed, index, None),
-                          run["run_id"])
+                          run.run_id)
 """
 
 
@@ -59,10 +60,9 @@ def two_versions(prefect_harness, mini, tmp_path):
     (template / "results.csv").write_text(computed.results.to_csv(index=False), encoding="utf-8")
     m = bundle.methodology
     now = datetime.now(UTC).replace(microsecond=0)
-    run = {"run_id": run_id, "version": 1, "parent_run_id": None, "status": "published", "province": "Tỉnh Thử Nghiệm",
-           "year": m.year, "level": m.level, "methodology_id": m.id, "methodology_sha256": m.sha256,
-           "inputs_sha256": "x" * 64, "code_version": "test", "out_dir": str(out), "synthetic": False,
-           "started_at": now, "finished_at": now}
+    run = RunRecord(run_id=run_id, version=1, parent_run_id=None, province="Tỉnh Thử Nghiệm", year=m.year,
+                    level=m.level, methodology_id=m.id, methodology_sha256=m.sha256, inputs_sha256="x" * 64,
+                    code_version="test", out_dir=str(out), synthetic=False, started_at=now, finished_at=now)
     manifest = {"run_id": run_id, "version": 1, "database": store.default_url(out),
                 "inputs": {f.role: {"file": f.archived, "sha256": f.sha256} for f in bundle.files}}
     publishing.write_manifest(template / "manifest.json", manifest, template)

@@ -7,18 +7,19 @@ import pytest
 import sqlalchemy as sa
 
 from tasks import store
+from tasks.runrecord import RunRecord
 from tests.helpers import compute_folder, read_folder
 
 
-def _run(run_id: str, version: int = 1) -> dict:
+def _run(run_id: str, version: int = 1, parent_run_id: str | None = None) -> RunRecord:
     now = datetime(2025, 4, 12, 8, 0, tzinfo=UTC)
-    return {"run_id": run_id, "version": version, "parent_run_id": None, "status": "published",
-            "province": "Tỉnh Thử Nghiệm", "year": 2024, "level": "district", "methodology_id": "mini-2024",
-            "methodology_sha256": "0" * 64, "inputs_sha256": "1" * 64, "code_version": "test",
-            "out_dir": "/tmp/x", "synthetic": False, "started_at": now, "finished_at": now}
+    return RunRecord(run_id=run_id, version=version, parent_run_id=parent_run_id, status="published",
+                     province="Tỉnh Thử Nghiệm", year=2024, level="district", methodology_id="mini-2024",
+                     methodology_sha256="0" * 64, inputs_sha256="1" * 64, code_version="test",
+                     out_dir="/tmp/x", synthetic=False, started_at=now, finished_at=now)
 
 
-def _store_with(db_url: str, published, *runs: dict):
+def _store_with(db_url: str, published, *runs: RunRecord):
     """A migrated database holding the mini publication under each of `runs`, in one transaction."""
     bundle, computed, index = published
     engine = store.make_engine(db_url)
@@ -83,7 +84,7 @@ def test_second_run_replaces_the_first_and_versions_stay_unique(db_url, publishe
     # two current publications of the same version cannot exist
     with pytest.raises(sa.exc.IntegrityError):
         with engine.begin() as conn:
-            conn.execute(store.runs.insert().values(**_run("r3")))
+            conn.execute(store.runs.insert().values(**_run("r3").row()))
     engine.dispose()
 
 
@@ -117,7 +118,7 @@ def test_published_rows_are_immutable_in_the_database(db_url, published, stateme
 
 
 def test_supersession_is_recorded_once(db_url, published):
-    engine = _store_with(db_url, published, _run("r1"), {**_run("r2", version=2), "parent_run_id": "r1"})
+    engine = _store_with(db_url, published, _run("r1"), _run("r2", version=2, parent_run_id="r1"))
     with engine.connect() as conn:
         assert conn.execute(sa.select(store.runs.c.superseded_by).where(store.runs.c.run_id == "r1")).scalar() == "r2"
     with pytest.raises(sa.exc.DBAPIError, match="immutable"):
