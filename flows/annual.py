@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from expectations import suites
-from tasks import compute, ingest, publishing, render, report, store
+from tasks import appendix, cards, compute, ingest, publishing, render, report, store
 from tasks.checks import plausibility_warnings
 from tasks.methodology import MethodologyError
 from tasks.ranking import published_criteria, published_proforma, published_results
@@ -135,9 +135,9 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
     # the appendix in Vietnamese first, then the machine-readable tables under their contract names
-    appendix = report.appendix_sheets(m, computed, changes)
-    titles = report.appendix_titles(m, bundle.index, appendix, run)
-    sheets = {**appendix, "results": computed.results,
+    sheets_vi = appendix.appendix_sheets(m, computed, changes)
+    titles = appendix.appendix_titles(m, bundle.index, sheets_vi, run)
+    sheets = {**sheets_vi, "results": computed.results,
               "criteria": computed.criteria_published, "dossiers": rates}
     proforma = published_proforma(m, computed.ranked)
     if proforma is not None:  # units formed by the 2025 reorganisation, compared pro forma
@@ -152,7 +152,7 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
         (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
         render.pdf("report.typ", context, staging / f"report.{lang}.pdf", when=when)
         if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
-            unit_context = {**context, "units": report.unit_cards(m, computed, lang, context["cards"])}
+            unit_context = {**context, "units": cards.unit_cards(m, computed, lang, context["cards"])}
     if unit_pdfs:
         render.render_unit_pdfs(unit_context, staging / "units", workers=workers)
 

@@ -317,7 +317,7 @@ def write_validation(out: Path, problems) -> Path:
 
     write_csv(problems, tmp / "errors.csv")
     (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    from tasks.report import build_validation_context
+    from tasks.validation_page import build_validation_context
 
     page = render_html(build_validation_context(problems), template="validation.html.jinja")
     (tmp / "report.html").write_text(page, encoding="utf-8")

@@ -120,7 +120,7 @@ def _cards_job(args: tuple[dict, list[tuple[dict, str]]]) -> list[str]:
 
 def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path]:
     """`folder/<code>.pdf`, one scorecard per unit (file names from tasks.text.safe_filename), drawn by
-    tasks/scorecard.py from `context['units']` (report.unit_cards), the units shared among `workers`
+    tasks/scorecard.py from `context['units']` (cards.unit_cards), the units shared among `workers`
     processes."""
     from tasks.scorecard import register_fonts
     from tasks.text import inside

@@ -13,10 +13,9 @@ import pandas as pd
 from tasks import charts
 from tasks.methodology import Methodology
 from tasks.numbers import MINUS, TOLERANCE, format_number, publish, publish_all
-from tasks.ranking import next_band
-from tasks.schema import COUNT_LABELS_VI, METRICS
+from tasks.schema import METRICS
 from tasks.scoring import satisfaction_pct
-from tasks.text import safe_filename, unit_labels, vi_sort_key
+from tasks.text import unit_labels, vi_sort_key
 
 LABELS = {
     "vi": {
@@ -181,11 +180,11 @@ def _movement_sentence(name: str, change, rank, rank_of, lang: str) -> str:
     return f"{name} went {verb} {abs(c)} {L['places']} to {rank}/{rank_of}"
 
 
-def _rates_by_unit(computed) -> pd.DataFrame:
+def rates_by_unit(computed) -> pd.DataFrame:
     return computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
 
 
-def _rate(rates: pd.DataFrame, unit: str, metric: str) -> float:
+def unit_rate(rates: pd.DataFrame, unit: str, metric: str) -> float:
     """A unit's dossier figure (`on_time_rate`, `received`, …); NaN when the unit or the figure has none."""
     return rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
 
@@ -295,7 +294,7 @@ def _field_table(v: _View) -> tuple[list[dict], list[dict]]:
     rows = []
     for r in v.ranked.itertuples(index=False):
         cells = [{"text": f"{v.fmt(getattr(r, f'{f.code}_pct'))} ({getattr(r, f'{f.code}_rank')})",
-                  "heat": _heat(v.m, getattr(r, f"{f.code}_pct"))} for f in v.m.fields]
+                  "heat": heat_class(v.m, getattr(r, f"{f.code}_pct"))} for f in v.m.fields]
         rows.append({"unit_name": r.unit_name, "group": group_name(v.index, r.group, v.lang), "cells": cells})
     return heads, rows
 
@@ -312,12 +311,12 @@ def _lost_rows(v: _View, crit: pd.DataFrame) -> list[dict]:
 def _dossier_table(v: _View, computed) -> dict:
     """Every dossier metric of tasks/schema.py the units have figures for (a new metric is a new column), in
     %, and survey satisfaction, per unit: {"heads": [...], "rows": [{"unit_name", "cells"}]}."""
-    rates = _rates_by_unit(computed)
+    rates = rates_by_unit(computed)
     metrics = [mt for mt in METRICS.values() if mt.code in rates.columns and rates[mt.code].notna().any()]
     satisfaction = satisfaction_pct(v.m, v.ranked["survey_points"])
 
     def rate_pct(unit: str, metric: str) -> str:
-        value = _rate(rates, unit, metric)
+        value = unit_rate(rates, unit, metric)
         return "–" if pd.isna(value) else v.fmt(value * 100)
 
     return {"heads": [mt.short(v.lang) for mt in metrics] + [v.L["satisfaction"]],
@@ -337,7 +336,7 @@ def _short_cards(v: _View, crit: pd.DataFrame) -> list[dict]:
             pts, pct = getattr(r, f"{f.code}_points"), getattr(r, f"{f.code}_pct")
             fields.append({"code": f.code, "name": f.name.get(v.lang), "points": v.fmt(pts),
                            "max": v.fmt(f.max_points), "pct": v.fmt(pct),
-                           "lost": v.fmt(f.max_points - publish(pts, v.d)), "heat": _heat(v.m, pct)})
+                           "lost": v.fmt(f.max_points - publish(pts, v.d)), "heat": heat_class(v.m, pct)})
         mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
         weakest = [{"code": c.criterion_code, "name": v.criterion_name(c.criterion_code), "points": v.fmt(c.points),
                     "max": v.fmt(c.max_points), "lost": v.fmt(c.lost)}
@@ -427,7 +426,7 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         unit_labels(computed.ranked["unit_code"], computed.ranked["unit_name"])))
     v = _View(m, index, lang, ranked)
     L, fmt = v.L, v.fmt
-    crit = _published_lost(computed, m.decimals)
+    crit = published_lost(computed, m.decimals)
     groups = _groups(v)
     cards = _short_cards(v, crit)
     by_code = {c["unit_code"]: c for c in cards}
@@ -477,7 +476,7 @@ def publication_block(publication: dict | None, run: dict, lang: str) -> dict | 
             "issuing_body": publication.get("issuing_body", "")}
 
 
-def _heat(m: Methodology, pct: float) -> str:
+def heat_class(m: Methodology, pct: float) -> str:
     """The heat-map class of a component index: the band of the methodology it would reach, best first (h5,
     h4, …; no cut-off of its own)."""
     if pct is None or math.isnan(pct):
@@ -508,96 +507,11 @@ def proforma_chart(ranked: pd.DataFrame, lang: str, size: int = 360, pad: int = 
             "x1": size - pad, "y1": pad}
 
 
-def build_validation_context(problems: pd.DataFrame, limit: int = 2000) -> dict:
-    """The validation page: counts per file and severity, and the problems a council reads (both languages)."""
-    errors = int((problems["severity"] == "error").sum())
-    by_file = [{"file": f, "errors": int((g["severity"] == "error").sum()),
-                "warnings": int((g["severity"] == "warning").sum())} for f, g in problems.groupby("file", sort=True)]
-    rows = []
-    for p in problems.head(limit).to_dict("records"):
-        rows.append({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else
-                         str(int(v)) if k == "row" else str(v)) for k, v in p.items()})
-    return {"lang": "vi", "errors": errors, "warnings": len(problems) - errors, "by_file": by_file,
-            "problems": rows, "truncated": max(0, len(problems) - limit)}
-
-
-def _published_lost(computed, d: int) -> pd.DataFrame:
+def published_lost(computed, d: int) -> pd.DataFrame:
     """criteria.csv's rows with the points each unit lost, from the published (rounded) points: on every page
     points + lost = maximum to the last digit (3,53 + 0,47, never 0,48 from an unrounded 3,525)."""
     crit = computed.criteria_published
     return crit.assign(lost=publish_all(crit["max_points"] - crit["points"], d))
-
-
-def unit_cards(m: Methodology, computed, lang: str, cards: list[dict]) -> list[dict]:
-    """One full scorecard per unit (units/<code>.pdf, drawn by tasks/scorecard.py): fields with points, maximum,
-    lost points, component index, last year's and the group's best; every criterion; the distance to the
-    next band; a profile chart against the group's best."""
-    L = LABELS[lang]
-    d = m.decimals
-    fmt = lambda v: format_number(v, d, lang)  # noqa: E731
-    ranked = computed.ranked.set_index("unit_code")
-    leaves = {lf.code: lf for lf in m.leaves()}
-    crit = _published_lost(computed, d)
-    crit_by_unit = {u: g for u, g in crit.groupby("unit_code", sort=False)}
-    prev = computed.checked.previous
-    prev = prev.drop_duplicates("unit_code").set_index("unit_code") if prev is not None and len(prev) else None
-    best = computed.ranked.groupby("group")[[f"{f.code}_pct" for f in m.fields]].max()
-    published = computed.results.set_index("unit_code")["index_pct"]
-    deductions = deduction_rows(m, computed, lang)
-    out = []
-    for card in cards:
-        code = card["unit_code"]
-        r = ranked.loc[code]
-        fields = _card_fields(m, r, code, prev, best, lang)
-        criteria = [{"code": c.criterion_code, "name": leaves[c.criterion_code].criterion.name.get(lang),
-                     "source": L.get(f"source_{leaves[c.criterion_code].source}", leaves[c.criterion_code].source),
-                     "points": fmt(c.points), "max": fmt(c.max_points), "lost": fmt(c.lost) if c.lost > 0 else "",
-                     "lost_css": "lost" if c.lost > 0 else ""} for c in crit_by_unit[code].itertuples(index=False)]
-        out.append({**card, "fields": fields, "criteria": criteria,
-                    "next_band": _next_band(m, float(published.loc[code]), lang),
-                    "prev_rank": "" if pd.isna(r["prev_rank"]) else str(int(r["prev_rank"])),
-                    "prev_index": (fmt(r["prev_index_proforma"]) + L["proforma_mark"] if r["predecessors"]
-                                   else fmt(r["prev_index_pct"])),
-                    "predecessors": r["predecessors"], "file_name": safe_filename(code, ".pdf"),
-                    "profile": charts.field_profile(fields),
-                    "deduction_notes": [(f"{x['criterion']}: " if x["criterion"] else "") + f"−{x['points']}"
-                                        + (f" — {x['reason']}" if x["reason"] else "")
-                                        for x in deductions if x["unit_code"] == code]})
-    return out
-
-
-def _card_fields(m: Methodology, r: pd.Series, code: str, prev, best: pd.DataFrame, lang: str) -> list[dict]:
-    """A card's fields: points, maximum, lost points, component index, change on last year (pro forma for a
-    merged unit) and the group's best."""
-    L, d = LABELS[lang], m.decimals
-    fmt = lambda v: format_number(v, d, lang)  # noqa: E731
-    fields = []
-    for f in m.fields:
-        pct = float(r[f"{f.code}_pct"])
-        merged = bool(r["predecessors"])
-        if merged:
-            before = r.get(f"prev_{f.code}_pct_proforma", math.nan)
-        else:
-            before = prev.loc[code, f"{f.code}_pct"] if prev is not None and code in prev.index and \
-                f"{f.code}_pct" in prev.columns else math.nan
-        change = (format_number(publish(pct, d) - publish(before, d), d, lang, signed=True)
-                  + (L["proforma_mark"] if merged else "")
-                  if before is not None and not pd.isna(before) else "–")
-        fields.append({"code": f.code, "name": f.name.get(lang), "points": fmt(r[f"{f.code}_points"]),
-                       "max": fmt(f.max_points), "lost": fmt(f.max_points - publish(r[f"{f.code}_points"], d)),
-                       "pct": fmt(pct), "pct_value": pct, "best_value": float(best.loc[r["group"], f"{f.code}_pct"]),
-                       "best": fmt(best.loc[r["group"], f"{f.code}_pct"]), "change": change, "heat": _heat(m, pct)})
-    return fields
-
-
-def _next_band(m: Methodology, index_published: float, lang: str) -> str:
-    """The points a unit needs to reach the next band, from its published index."""
-    L = LABELS[lang]
-    gap = next_band(m, index_published)
-    if gap is None:
-        return L["top_band"]
-    band, need = gap
-    return L["next_band"].format(points=format_number(need, m.decimals, lang), band=band.vi if lang == "vi" else band.en)
 
 
 def deduction_rows(m: Methodology, computed, lang: str) -> list[dict]:
@@ -617,129 +531,3 @@ def deduction_rows(m: Methodology, computed, lang: str) -> list[dict]:
                      "points": format_number(r["points"], d, lang), "points_value": publish(r["points"], d),
                      "reason": r.get("reason", "") or ""})
     return rows
-
-
-
-SOURCE_VI = {"appraisal": "Thẩm định", "survey": "Điều tra XHH", "dossier": "Số liệu hồ sơ"}
-
-
-def appendix_titles(m: Methodology, index: dict, sheets: dict, run: dict) -> dict[str, list[str]]:
-    """The two title lines above each sheet of the official appendix: what it is, and for which publication."""
-    level = LEVEL_NAMES.get(m.level, {}).get("vi", m.level)
-    head = f"PHỤ LỤC KẾT QUẢ CHỈ SỐ CẢI CÁCH HÀNH CHÍNH NĂM {m.year} CỦA {level.upper()} — {index.get('province', '')}"
-    date = run.get("report_date")
-    when = f"; ngày công bố: {format_date(date, 'vi')}" if date else ""
-    return {name: [head, f"{name} · Phiên bản {run['version']}{when} · Bộ tiêu chí {m.id}"] for name in sheets}
-
-
-def appendix_sheets(m: Methodology, computed, changes: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """The official Excel appendix, Vietnamese headers, numbers as numbers (rounded half-up as published):
-    Xếp hạng, Chỉ số thành phần, Tiêu chí, Hồ sơ – khảo sát and, for a corrected version, Đính chính. Units
-    by group, rank and Vietnamese alphabetical order; the figures are those of results.csv / criteria.csv."""
-    res = computed.results.copy()
-    group_order = {g: i for i, g in enumerate(dict.fromkeys(res["group"]))}  # as units.csv lists them
-    res = res.assign(_g=res["group"].map(group_order),
-                     _n=res["unit_name"].map(vi_sort_key)).sort_values(["_g", "rank", "_n"])
-    names = dict(zip(res["unit_code"], res["unit_name"], strict=True))
-    sheets = {"Xếp hạng": _ranking_sheet(res), "Chỉ số thành phần": _fields_sheet(m, res),
-              "Tiêu chí": _criteria_sheet(m, computed, res, names), "Hồ sơ – khảo sát": _dossier_sheet(m, computed, res)}
-    optional = {"So sánh giả định": _proforma_sheet(m, computed), "Điểm trừ": _deduction_sheet(m, computed),
-                "Đính chính": None if changes is None else _errata_sheet(m, changes, names)}
-    return {**sheets, **{name: sheet for name, sheet in optional.items() if sheet is not None}}
-
-
-def _as_int(values) -> pd.api.extensions.ExtensionArray:
-    return pd.array([None if pd.isna(v) else int(v) for v in values], dtype="Int64")
-
-
-def _ranking_sheet(res: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "Nhóm": res["group"], "Hạng": _as_int(res["rank"]), "Số đơn vị trong nhóm": _as_int(res["rank_of"]),
-        "Mã đơn vị": res["unit_code"], "Tên đơn vị": res["unit_name"], "Tổng điểm": res["total_points"],
-        "Điểm tối đa": res["max_points"], "Chỉ số (%)": res["index_pct"], "Xếp loại": res["band_vi"],
-        "Hạng năm trước": _as_int(res["prev_rank"]), "Thay đổi hạng (+ tăng, − giảm)": _as_int(res["rank_change"]),
-        "Điểm thẩm định": res["appraisal_points"], "Điểm điều tra XHH": res["survey_points"],
-        "Điểm số liệu hồ sơ": res["dossier_points"], "Điểm trừ": res["deduction_points"]})
-
-
-def _fields_sheet(m: Methodology, res: pd.DataFrame) -> pd.DataFrame:
-    fields = pd.DataFrame({"Nhóm": res["group"], "Hạng": _as_int(res["rank"]), "Mã đơn vị": res["unit_code"],
-                           "Tên đơn vị": res["unit_name"]})
-    for f in m.fields:
-        fields[f"{f.code}. {f.name.get('vi')} (%)"] = res[f"{f.code}_pct"].to_numpy()
-        fields[f"Hạng {f.code}"] = _as_int(res[f"{f.code}_rank"])
-    fields["Chỉ số (%)"] = res["index_pct"].to_numpy()
-    return fields
-
-
-def _criteria_sheet(m: Methodology, computed, res: pd.DataFrame, names: dict) -> pd.DataFrame:
-    leaves = {lf.code: lf for lf in m.leaves()}
-    order = {u: i for i, u in enumerate(res["unit_code"])}
-    crit = _published_lost(computed, m.decimals)
-    crit = crit.assign(_u=crit["unit_code"].map(order)).sort_values("_u", kind="stable")
-    return pd.DataFrame({
-        "Mã đơn vị": crit["unit_code"], "Tên đơn vị": crit["unit_code"].map(names),
-        "Lĩnh vực": crit["field_code"], "Mã tiêu chí": crit["criterion_code"],
-        "Tiêu chí": crit["criterion_code"].map(lambda c: leaves[c].criterion.name.get("vi") if c in leaves else ""),
-        "Nguồn điểm": crit["source"].map(SOURCE_VI).fillna(crit["source"]), "Điểm": crit["points"],
-        "Điểm tối đa": crit["max_points"], "Điểm bị mất": crit["lost"]})
-
-
-def _dossier_sheet(m: Methodology, computed, res: pd.DataFrame) -> pd.DataFrame:
-    """Every dossier count and metric of tasks/schema.py (a new metric is a new column), and satisfaction."""
-    d = m.decimals
-    rates = _rates_by_unit(computed)
-
-    def pct(unit: str, metric: str):
-        v = _rate(rates, unit, metric)
-        return None if pd.isna(v) else publish(float(v) * 100, d)
-
-    def count(unit: str, metric: str):
-        v = _rate(rates, unit, metric)
-        return None if pd.isna(v) else int(v)
-
-    units = res["unit_code"].tolist()
-    return pd.DataFrame({
-        "Mã đơn vị": units, "Tên đơn vị": res["unit_name"].tolist(),
-        **{label: pd.array([count(u, c) for u in units], dtype="Int64") for c, label in COUNT_LABELS_VI.items()},
-        **{metric.short_vi: [pct(u, metric.code) for u in units] for metric in METRICS.values()},
-        "Hài lòng (%)": [None if pd.isna(s) else publish(s, d) for s in satisfaction_pct(m, res["survey_points"])]})
-
-
-def _proforma_sheet(m: Methodology, computed) -> pd.DataFrame | None:
-    """Units formed by the 2025 reorganisation, beside their predecessors' pro forma figures."""
-    d = m.decimals
-    merged = computed.ranked[computed.ranked["predecessors"] != ""]
-    if not len(merged):
-        return None
-    return pd.DataFrame({
-        "Mã đơn vị": merged["unit_code"], "Tên đơn vị": merged["unit_name"],
-        "Chỉ số năm nay (%)": [publish(v, d) for v in merged["index_pct"]],
-        "Chỉ số năm trước giả định (%)": [publish(v, d) for v in merged["prev_index_proforma"]],
-        "Chênh lệch (điểm %)": [publish(a, d) - publish(b, d) if pd.notna(b) else None
-                                for a, b in zip(merged["index_pct"], merged["prev_index_proforma"], strict=True)],
-        "Thứ hạng cũ của các đơn vị tiền thân": merged["prev_rank_range"],
-        "Hình thành từ": merged["predecessors"]})
-
-
-def _deduction_sheet(m: Methodology, computed) -> pd.DataFrame | None:
-    deductions = deduction_rows(m, computed, "vi")
-    if not deductions:
-        return None
-    return pd.DataFrame({
-        "Mã đơn vị": [x["unit_code"] for x in deductions], "Tên đơn vị": [x["unit"] for x in deductions],
-        "Tiêu chí": [x["criterion"] for x in deductions], "Điểm trừ": [x["points_value"] for x in deductions],
-        "Lý do": [x["reason"] for x in deductions]})
-
-
-def _errata_sheet(m: Methodology, changes: pd.DataFrame, names: dict) -> pd.DataFrame:
-    band_vi = {b.code: b.vi for b in m.bands}
-    return pd.DataFrame({
-        "Mã đơn vị": changes["unit_code"], "Tên đơn vị": changes["unit_code"].map(names),
-        "Mã tiêu chí": changes["criterion_code"], "Điểm cũ": changes["old_points"],
-        "Điểm mới": changes["new_points"], "Tổng điểm cũ": changes["old_total"],
-        "Tổng điểm mới": changes["new_total"], "Hạng cũ": _as_int(changes["old_rank"]),
-        "Hạng mới": _as_int(changes["new_rank"]),
-        "Xếp loại cũ": changes["old_band"].map(band_vi).fillna(changes["old_band"]),
-        "Xếp loại mới": changes["new_band"].map(band_vi).fillna(changes["new_band"]),
-        "Lý do": changes["reason"], "Căn cứ": changes["reference"]})

@@ -1,4 +1,4 @@
-"""The per-unit scorecard, units/<code>.pdf, drawn on a PDF canvas (ReportLab) from `report.unit_cards`.
+"""The per-unit scorecard, units/<code>.pdf, drawn on a PDF canvas (ReportLab) from `cards.unit_cards`.
 
 Why not Typst, which typesets the announcement report (tasks/typeset.py): a scorecard is a fixed form (a title
 block, seven key figures, a field table with a profile chart, a criteria table), the same for every unit of a

@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import REPO
 
 PURE = ["schema", "problems", "methodology", "numbers", "text", "rules", "checks", "scoring", "ranking", "lineage",
+        "runrecord", "cards", "appendix", "validation_page",
         "compute", "report", "corrections", "robustness", "desk"]
 HEAVY = {"prefect", "sqlalchemy", "great_expectations", "jinja2", "typst", "alembic"}
 

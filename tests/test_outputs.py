@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from tasks import render, report
+from tasks import appendix, render, report
 from tests.helpers import compute_folder, edit_csv, read_folder
 
 
@@ -92,6 +92,6 @@ def test_the_reports_dossier_table_has_a_column_per_metric_and_satisfaction_from
     first = computed.ranked.iloc[0]
     row = next(r for r in table["rows"] if r["unit_name"].startswith(first["unit_name"]))
     assert row["cells"][list(METRICS).index("late_rate")] == format_number(late[first["unit_code"]] * 100, 2, "en")
-    sheet = report.appendix_sheets(bundle.methodology, computed)["Hồ sơ – khảo sát"].set_index("Mã đơn vị")
+    sheet = appendix.appendix_sheets(bundle.methodology, computed)["Hồ sơ – khảo sát"].set_index("Mã đơn vị")
     expected = satisfaction_pct(bundle.methodology, computed.results.set_index("unit_code")["survey_points"])
     assert sheet["Hài lòng (%)"].astype(float).tolist() == [publish(v, 2) for v in expected.reindex(sheet.index)]
