@@ -33,6 +33,9 @@ def owner_and_app():
         yield (owner.render_as_string(hide_password=False), app.render_as_string(hide_password=False), role)
     finally:
         with engine.connect() as conn:
+            # a backend of the pipeline's role may outlive its process by a moment: FORCE may end it only
+            # when the test's role is a member of that role (CREATEROLE lets it say so)
+            conn.execute(sa.text(f"GRANT {role} TO CURRENT_USER"))
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
         engine.dispose()
