@@ -23,8 +23,19 @@ from tasks.methodology import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
 #: what a publication consists of; anything else in DIR (the SQLite database, the user's files) is left alone
-PUBLISHED = ("results.csv", "criteria.csv", "results.xlsx", "results.json", "report.vi.html", "report.en.html",
-             "report.vi.pdf", "report.en.pdf", "manifest.json", "inputs", "changes.csv", "proforma.csv", "units")
+def published_names(folder: Path) -> list[str]:
+    """The top-level entries of the publication in `folder`, derived from its manifest: manifest.json, the
+    archived inputs and every output the manifest hashes. A new output is published because it is in the
+    manifest, never because someone remembered to list it."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return []
+    try:
+        outputs = json.loads(path.read_text(encoding="utf-8")).get("outputs", {})
+    except (OSError, ValueError):
+        return []
+    names = {"manifest.json", "inputs"} | {Path(k).parts[0] for k in outputs}
+    return sorted(n for n in names if (folder / n).exists())
 
 
 def code_version() -> str:
@@ -170,12 +181,12 @@ def publish_staged(staging: Path, out: Path, url: str, write_rows: Callable, run
                 trans = conn.begin()
                 try:
                     write_rows(conn)
+                    new = published_names(staging)  # an unreadable earlier manifest: its names are still moved
+                    old = sorted(set(published_names(out)) | {n for n in new if (out / n).exists()})
                     journal = _write_journal(out, {
                         "run_id": run_id, "staging": staging.name, "backup": backup.name,
-                        "database": store.redact(url),
-                        "old": [n for n in PUBLISHED if (out / n).exists()],
-                        "new": [n for n in PUBLISHED if (staging / n).exists()]})
-                    _swap(staging, out, backup)
+                        "database": store.redact(url), "old": old, "new": new})
+                    _swap(staging, out, backup, old, new)
                     _step()
                     trans.commit()
                 except BaseException:
@@ -192,16 +203,16 @@ def publish_staged(staging: Path, out: Path, url: str, write_rows: Callable, run
         engine.dispose()
 
 
-def _swap(staging: Path, out: Path, backup: Path) -> None:
+def _swap(staging: Path, out: Path, backup: Path, old: list[str], new: list[str]) -> None:
+    """The earlier publication's entries move to the backup, then this one's move in."""
     backup.mkdir(exist_ok=True)
-    for name in PUBLISHED:
+    for name in old:
         if (out / name).exists():
             _step()
             (out / name).rename(backup / name)
-    for item in sorted(staging.iterdir()):
-        if item.name in PUBLISHED:
-            _step()
-            item.rename(out / item.name)
+    for name in new:
+        _step()
+        (staging / name).rename(out / name)
     _fsync_dir(out)
 
 

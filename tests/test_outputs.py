@@ -95,3 +95,33 @@ def test_the_reports_dossier_table_has_a_column_per_metric_and_satisfaction_from
     sheet = appendix.appendix_sheets(bundle.methodology, computed)["Hồ sơ – khảo sát"].set_index("Mã đơn vị")
     expected = satisfaction_pct(bundle.methodology, computed.results.set_index("unit_code")["survey_points"])
     assert sheet["Hài lòng (%)"].astype(float).tolist() == [publish(v, 2) for v in expected.reindex(sheet.index)]
+
+
+def test_every_output_the_manifest_hashes_is_published_and_one_a_later_version_lacks_goes(tmp_path):
+    """The published files are derived from the manifest: a new output (not on any hand-kept list) moves into
+    place with the rest, and is moved away when the next publication no longer has it."""
+    import json
+
+    from tasks import publishing
+
+    out = tmp_path / "out"
+    out.mkdir()
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+    def publish(run_id: str, files: dict[str, str]) -> None:
+        staging = publishing.make_staging(out, run_id)
+        (staging / "inputs").mkdir()
+        (staging / "inputs" / "units.csv").write_text("unit_code\n", encoding="utf-8")
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        publishing.write_manifest(staging / "manifest.json", {"run_id": run_id}, staging)
+        publishing.publish_staged(staging, out, url, lambda conn: None, run_id)
+
+    publish("r1", {"results.csv": "a", "sensitivity.csv": "a new kind of output"})
+    assert (out / "sensitivity.csv").read_text(encoding="utf-8") == "a new kind of output"
+    assert "sensitivity.csv" in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["outputs"]
+    (out / "notes.txt").write_text("the department's own file", encoding="utf-8")
+    publish("r2", {"results.csv": "b"})
+    assert (out / "results.csv").read_text(encoding="utf-8") == "b" and not (out / "sensitivity.csv").exists()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "inputs", "manifest.json", "notes.txt", "results.csv"]  # the department's own file is left alone
