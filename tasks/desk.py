@@ -9,6 +9,7 @@ import pandas as pd
 
 from tasks.methodology import Methodology
 from tasks.numbers import format_number
+from tasks.robustness import spearman
 from tasks.text import unit_labels, vi_sort_key
 
 #: rows per rank-interval chart: a long group is split into charts that each fit a page
@@ -142,7 +143,6 @@ def robustness_context(m: Methodology, index: dict, results: pd.DataFrame, table
 
 def whatif_context(m_before: Methodology, m_after: Methodology, index: dict, table: pd.DataFrame,
                    why: pd.DataFrame, lang: str, most: int = 10) -> dict:
-    from tasks.robustness import spearman
 
     L = LABELS[lang]
     d = m_after.decimals

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from tasks.dossiers import validate_and_aggregate
 from tasks.methodology import (
     Methodology,
     MethodologyError,
@@ -349,7 +350,6 @@ def aggregate_raw_dossiers(path: Path, scored_units: set[str]) -> Table:
     """Per-dossier records -> monthly statistics per unit (the dossier_stats table), checked and aggregated
     in DuckDB by the raw-dossier suite (tasks/dossiers.py); its problems and row counts travel with
     the table to the validation step."""
-    from tasks.dossiers import validate_and_aggregate
 
     stats, problems, counts = validate_and_aggregate(path, scored_units)
     stats["_row"] = 0  # aggregated rows have no row of their own in the file

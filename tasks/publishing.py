@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tasks import store
+from tasks.corrections import check_corrections, compute_changes
+from tasks.ingest import read_table
 from tasks.methodology import file_sha256
+from tasks.problems import PROBLEM_COLUMNS
+from tasks.render import render_html, write_csv
+from tasks.rules import pandas_engine
+from tasks.validation_page import build_validation_context
 
 REPO = Path(__file__).resolve().parent.parent
 #: what a publication consists of; anything else in DIR (the SQLite database, the user's files) is left alone
@@ -170,7 +177,6 @@ def publish_staged(staging: Path, out: Path, url: str, write_rows: Callable, run
     the journal is removed with the backup. `recover_interrupted` reads a journal left behind by a kill: when
     the database holds the run, the swap is completed; when it does not, the earlier files are restored.
     """
-    from tasks import store
 
     engine = store.make_engine(url)
     backup = out / f".previous-{run_id}"
@@ -263,7 +269,6 @@ def _roll_forward(out: Path, journal: dict) -> None:
 def recover_journals(out: Path) -> list[str]:
     """Finish or undo every swap a killed run left in `out` (its journal says which run; the database says
     whether it committed). A database that cannot be asked stops the run: guessing could lose a publication."""
-    from tasks import store
 
     notes = []
     for path in sorted(out.glob(".swap-*.json")):
@@ -314,7 +319,6 @@ def write_validation(out: Path, problems) -> Path:
     problem_summary) and report.html (the page a council reads)."""
     import pandas as pd
 
-    from tasks.problems import PROBLEM_COLUMNS
 
     problems = (problems.copy() if isinstance(problems, pd.DataFrame) else
                 pd.DataFrame(problems, columns=PROBLEM_COLUMNS))
@@ -324,11 +328,9 @@ def write_validation(out: Path, problems) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     problems["row"] = pd.to_numeric(problems["row"], errors="coerce").astype("Int64")  # 7, never 7.0
-    from tasks.render import render_html, write_csv
 
     write_csv(problems, tmp / "errors.csv")
     (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    from tasks.validation_page import build_validation_context
 
     page = render_html(build_validation_context(problems), template="validation.html.jinja")
     (tmp / "report.html").write_text(page, encoding="utf-8")
@@ -372,8 +374,6 @@ def changes_against(previous_dir: Path, bundle, computed):
     archived deductions) and the corrections this run archived."""
     import pandas as pd
 
-    from tasks.corrections import check_corrections, compute_changes
-    from tasks.rules import pandas_engine
 
     manifest = json.loads((previous_dir / "manifest.json").read_text(encoding="utf-8"))
     old_results = pd.read_csv(previous_dir / "results.csv", dtype={"unit_code": str, "criterion_code": str},
@@ -381,7 +381,6 @@ def changes_against(previous_dir: Path, bundle, computed):
     old_criteria = pd.read_csv(previous_dir / "criteria.csv", dtype={"unit_code": str, "criterion_code": str}, encoding="utf-8-sig")
     old_ded = None
     if "deductions" in manifest["inputs"]:
-        from tasks.ingest import read_table
 
         old_ded = read_table(previous_dir / manifest["inputs"]["deductions"]["file"], "deductions").frame
     new_ded = bundle.tables["deductions"].frame if "deductions" in bundle.tables else None
@@ -396,7 +395,6 @@ def verify_publication(folder: Path, db: str | None = None) -> list[dict]:
     """Problems (empty = intact) of the publication in `folder`: every archived input and every output still
     has the sha256 its manifest recorded, no path of the manifest leaves the folder, and the database (`db`,
     default the one the manifest names) holds the run the manifest names."""
-    from tasks import store
 
     folder = Path(folder).resolve()
 
