@@ -18,7 +18,7 @@ import pandas as pd
 from tasks.checks import Checked, check_inputs
 from tasks.compute import ValidationFailed
 from tasks.corrections import check_corrections
-from tasks.problems import PROBLEMS_PER_COLUMN, cap_problems, in_fixing_order
+from tasks.problems import PROBLEMS_PER_COLUMN, Problem, cap_problems, in_fixing_order
 from tasks.rules import Prepared, RowRule, pandas_engine, problem_of
 
 
@@ -67,7 +67,7 @@ class GxEngine:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in the logs
         self.source = self.context.data_sources.add_pandas("parindex")
         self.suites = 0
-        self.found: list[dict] = []  # every row this engine worded, for the flow's cache (gx_problems)
+        self.found: list[Problem] = []  # every row this engine worded, for the flow's cache (gx_problems)
 
     def __call__(self, file: str, prepared: Prepared, masks: dict[str, pd.Series], col) -> None:
         if prepared.frame.empty or not prepared.rules:
@@ -79,7 +79,7 @@ class GxEngine:
         self.found += rows
         col.extend(rows)
 
-    def problems(self, file: str, prepared: Prepared) -> list[dict]:
+    def problems(self, file: str, prepared: Prepared) -> list[Problem]:
         self.suites += 1
         rules = prepared.rules
         name = f"{rules[0].table}-{self.suites}"
@@ -93,7 +93,7 @@ class GxEngine:
                                                       "partial_unexpected_count": PROBLEMS_PER_COLUMN,
                                                       "unexpected_index_column_names": ["_pos"],
                                                       "return_unexpected_index_query": False})
-        found: list[list[dict]] = [[] for _ in rules]
+        found: list[list[Problem]] = [[] for _ in rules]
         for res in result.results:
             rule = int(res.expectation_config.meta["rule"])
             for hit in ([] if res.success else res.result.get("partial_unexpected_index_list") or []):
@@ -106,10 +106,10 @@ class Replay:
     if they are exactly the rows the declared rules fail on now, as GX words them; otherwise GX runs again. So a
     cached file edited on disk can neither hide a problem nor invent one."""
 
-    def __init__(self, rows: list[dict]):
-        self.rows: dict[tuple[str, str], list[dict]] = {}
+    def __init__(self, rows: list[Problem]):
+        self.rows: dict[tuple[str, str], list[Problem]] = {}
         for p in rows:
-            self.rows.setdefault((p["file"], p["check"].split(":")[1]), []).append(p)
+            self.rows.setdefault((p.file, p.check.split(":")[1]), []).append(p)
         self.engine: GxEngine | None = None
         self.replayed = 0
 
@@ -128,7 +128,7 @@ class Replay:
         self.engine(file, prepared, masks, col)
 
 
-def gx_problems(bundle) -> list[dict]:
+def gx_problems(bundle) -> list[Problem]:
     """The problem rows GX finds in a bundle's tables (what the flow caches under the inputs' hashes)."""
     engine = GxEngine()
     check_inputs(bundle, engine)
@@ -146,7 +146,7 @@ def validate(bundle, raise_on_error: bool = True, gx_rows: list[dict] | None = N
     return checked
 
 
-def validate_corrections(table, m, units: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+def validate_corrections(table, m, units: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     """A corrections file (rerun) checked by the same rules and engine: the typed rows and the problems."""
     typed, problems = check_corrections(table.frame, table.file, m, units, GxEngine())
     return typed, in_fixing_order(problems)

@@ -258,16 +258,11 @@ def cmd_whatif(args) -> int:
     return _run_guarded(go, out)
 
 
-def _refused(rows: list[dict], where: Path | None) -> int:
-    """Print problems that are not a run's (forms, collect, verify) and exit 2."""
-    sys.stderr.write(f"{len(rows)} problem(s) / {len(rows)} lỗi:\n")
-    for p in rows[:30]:
-        check = p.get("check") or ""
-        cell = check.removeprefix("forms:") if check.startswith("forms:") else ""
-        place = " ".join(x for x in (p["file"], cell, f"unit {p['unit_code']}" if p["unit_code"] else "") if x)
-        sys.stderr.write(f"  {place}: {p['problem']}\n      {p['problem_vi']}\n")
-    if len(rows) > 30:
-        sys.stderr.write(f"  … and {len(rows) - 30} more\n")
+def _refused(rows: list, where: Path | None) -> int:
+    """Print problems that are not a run's (forms, collect, verify) with the one summary formatter, exit 2."""
+    from tasks.publishing import problem_summary
+
+    sys.stderr.write(problem_summary(rows, limit=30))
     if where is not None:
         sys.stderr.write(f"Nothing was written. The full table is in {where}\n")
     return EXIT_INVALID

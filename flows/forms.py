@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 
 from tasks import compute, forms, ingest, render
 from tasks.methodology import MethodologyError, load_methodology
+from tasks.problems import problem_row
 from tasks.text import inside
 
 
@@ -86,9 +87,8 @@ def collect_forms(forms_dir: str, inputs: str) -> dict:
     if col.problems:
         problems = pd.DataFrame(col.problems, columns=forms.PROBLEM_COLUMNS)
         render.write_csv(problems, report / "errors.csv")
-        raise FormsRefused([{"file": p["workbook"], "row": None, "unit_code": p["unit_code"],
-                             "column": p["column"], "value": p["value"], "problem": p["problem"],
-                             "problem_vi": p["problem_vi"], "severity": "error", "check": f"forms:{p['cell']}"}
+        raise FormsRefused([problem_row(p["workbook"], p["problem"], p["problem_vi"], unit_code=p["unit_code"],
+                                        column=p["column"], value=p["value"], check=f"forms:{p['cell']}")
                             for p in col.problems])
     target = Path(inputs) / "self_assessment.xlsx"
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -33,7 +33,7 @@ class _Refused(Exception):
 
 
 def _fail(out_dir: Path, rows: list[dict]) -> None:
-    errors = [r for r in rows if r["severity"] == "error"]
+    errors = [r for r in rows if r.is_error]
     path = publishing.write_validation(out_dir, rows)
     get_run_logger().error(f"the corrections were refused: {len(errors)} error(s); see {path}")
     raise _Refused(Failed(message=f"corrections refused: {len(errors)} error(s); see {path}",
@@ -126,7 +126,7 @@ def _corrected_inputs(work: Path, src: Path, manifest: dict, corr_table, corr_pa
     m = load_methodology(work / "methodology.yaml")
     units = ingest.read_table(work / names["units"], "units").frame
     typed, problems = validate_corrections(corr_table, m, units)
-    if any(p["severity"] == "error" for p in problems):
+    if any(p.is_error for p in problems):
         _fail(out_dir, problems)
     sa_file = work / names["self_assessment"]
     sa = ingest.read_table(sa_file, "self_assessment").frame.drop(columns="_row")

@@ -16,7 +16,7 @@ import pandas as pd
 from tasks.lineage import check_lineage
 from tasks.methodology import Methodology
 from tasks.numbers import format_number
-from tasks.problems import PROBLEM_COLUMNS, Collector
+from tasks.problems import PROBLEM_COLUMNS, Collector, Problem
 from tasks.rules import Context, Engine, checked_rows
 from tasks.schema import COUNT_COLUMNS, METRICS
 from tasks.text import month_of
@@ -35,16 +35,16 @@ class Checked:
     deductions: pd.DataFrame
     previous: pd.DataFrame | None
     lineage: pd.DataFrame | None = None
-    problems: list[dict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     survey_scores: pd.DataFrame | None = None
 
     @property
-    def errors(self) -> list[dict]:
-        return [p for p in self.problems if p["severity"] == "error"]
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
 
     def problems_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.problems, columns=PROBLEM_COLUMNS)
+        return pd.DataFrame([p.as_row() for p in self.problems], columns=PROBLEM_COLUMNS)
 
 
 def check_units(t: pd.DataFrame, file: str, m: Methodology, col: Collector, engine: Engine) -> pd.DataFrame:
@@ -367,7 +367,7 @@ def _row_counts(tables: dict, col: Collector) -> dict[str, dict[str, int]]:
 INDEX_DROP_WARNING = 10.0
 
 
-def plausibility_warnings(ranked: pd.DataFrame, previous_file: str = "previous_results.csv") -> list[dict]:
+def plausibility_warnings(ranked: pd.DataFrame, previous_file: str = "previous_results.csv") -> list[Problem]:
     """Warnings on the computed results (they never block): a unit's index fell sharply from last year."""
     col = Collector()
     if "prev_index_pct" not in ranked:

@@ -26,7 +26,7 @@ class InputsUnreadable(Exception):
 
     def __init__(self, rows: list[dict]):
         self.rows = rows
-        super().__init__(rows[0]["problem"] if rows else "the inputs cannot be read")
+        super().__init__(rows[0].problem if rows else "the inputs cannot be read")
 
 
 @dataclass

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from tasks.methodology import Methodology
-from tasks.problems import Collector
+from tasks.problems import Collector, Problem
 from tasks.rules import Context, Engine, checked_rows
 
 CHANGES_COLUMNS = ["unit_code", "criterion_code", "old_points", "new_points", "old_total", "new_total",
@@ -16,7 +16,7 @@ CHANGES_COLUMNS = ["unit_code", "criterion_code", "old_points", "new_points", "o
 
 
 def check_corrections(t: pd.DataFrame, file: str, m: Methodology, units: pd.DataFrame,
-                      engine: Engine) -> tuple[pd.DataFrame, list[dict]]:
+                      engine: Engine) -> tuple[pd.DataFrame, list[Problem]]:
     """Typed corrections and the problems found by the declared rules (tasks/rules.py: unknown unit,
     criterion or column; a value out of range; a cell corrected twice)."""
     col = Collector()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.problems import InputError
+from tasks.problems import InputError, Problem, problem_row
 from tasks.schema import COUNT_COLUMNS, TABLES
 from tasks.text import nfc
 
@@ -204,10 +204,9 @@ def _stats(agg: pd.DataFrame) -> pd.DataFrame:
     return stats
 
 
-def _problem(file, row, unit, rule: SqlRule, value, en=None, vi=None) -> dict:
-    return {"file": file, "row": None if row is None else int(row), "unit_code": nfc(unit or ""),
-            "column": rule.column, "value": "" if value is None else str(value), "problem": en or rule.en,
-            "severity": rule.severity, "problem_vi": vi or rule.vi, "check": f"duckdb:dossiers:{rule.name}"}
+def _problem(file, row, unit, rule: SqlRule, value, en=None, vi=None) -> Problem:
+    return problem_row(file, en or rule.en, vi or rule.vi, row=row, unit_code=nfc(unit or ""), column=rule.column,
+                       value=value, severity=rule.severity, check=f"duckdb:dossiers:{rule.name}")
 
 
 def _more(file, rule: SqlRule, n: int) -> list[dict]:

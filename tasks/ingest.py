@@ -30,7 +30,7 @@ from tasks.methodology import (
     load_yaml,
     resolve_methodology_path,
 )
-from tasks.problems import InputError
+from tasks.problems import InputError, Problem, problem_row
 from tasks.resources import CONFIG
 from tasks.schema import TABLES
 from tasks.text import DECIMAL_COMMA, month_of, nfc
@@ -57,7 +57,7 @@ class Table:
     file: str  # the file name as archived, e.g. "self_assessment.xlsx"
     frame: pd.DataFrame
     # set when the table was derived from a larger file (raw dossiers): that file's own checks and counts
-    problems: list[dict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     rows_read: int | None = None
     rows_rejected: int | None = None
 
@@ -81,7 +81,7 @@ class Inputs:
     files: list[ArchivedFile] = field(default_factory=list)
     methodology_text: str = ""  # the archived YAML, kept in the database beside its sha256
     #: problems found while reading (a file the methodology does not need, ignored), as problem rows
-    notes: list[dict] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
 
     @property
     def dossier_source(self) -> str:
@@ -302,13 +302,11 @@ def hidden_characters(df: pd.DataFrame, file: str) -> list[dict]:
         for d in df[bad].to_dict("records"):
             value = str(d[col])
             chars = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in _HIDDEN_CHARS.findall(value)}))
-            problems.append({"file": file, "row": int(d["_row"]) if d.get("_row") else None,
-                             "unit_code": str(d.get("unit_code", "") or ""), "column": col,
-                             "value": _HIDDEN_CHARS.sub("\ufffd", value)[:80],
-                             "problem": f"holds invisible control character(s) {chars}: retype the cell",
-                             "severity": "error",
-                             "problem_vi": f"chứa ký tự điều khiển ẩn {chars}: hãy gõ lại nội dung ô này",
-                             "check": "inputs:characters"})
+            problems.append(problem_row(
+                file, f"holds invisible control character(s) {chars}: retype the cell",
+                f"chứa ký tự điều khiển ẩn {chars}: hãy gõ lại nội dung ô này", row=d.get("_row") or None,
+                unit_code=str(d.get("unit_code", "") or ""), column=col,
+                value=_HIDDEN_CHARS.sub("\ufffd", value)[:80], check="inputs:characters"))
     return problems
 
 
@@ -383,25 +381,22 @@ def read_inputs(out_dir: Path, archived: list[ArchivedFile]) -> Inputs:
                   methodology_text=by_role["methodology"].read_text(encoding="utf-8-sig"), notes=notes)
 
 
-def unreadable_rows(exc: Exception, inputs: str) -> list[dict]:
+def unreadable_rows(exc: Exception, inputs: str) -> list[Problem]:
     """Problem rows for an input folder that cannot be read at all (InputError) or a methodology that does not
     add up (MethodologyError: one row per broken rule), in English and Vietnamese."""
-    problem = {"file": getattr(exc, "file", str(inputs)), "row": getattr(exc, "row", None), "unit_code": "",
-               "column": getattr(exc, "column", ""), "value": "", "problem": getattr(exc, "problem", str(exc)),
-               "severity": "error", "problem_vi": getattr(exc, "vi", "") or str(exc), "check": "inputs:readable"}
     if isinstance(exc, MethodologyError):
-        return [{**problem, "file": exc.path, "problem": p, "check": "methodology",
-                 "problem_vi": f"bộ tiêu chí không dùng được: {p}"} for p in exc.problems]
-    return [problem]
+        return [problem_row(exc.path, p, f"bộ tiêu chí không dùng được: {p}", check="methodology")
+                for p in exc.problems]
+    return [problem_row(getattr(exc, "file", str(inputs)), getattr(exc, "problem", str(exc)),
+                        getattr(exc, "vi", "") or str(exc), row=getattr(exc, "row", None),
+                        column=getattr(exc, "column", ""), check="inputs:readable")]
 
 
-def unneeded_file(name: str, methodology_id: str) -> dict:
+def unneeded_file(name: str, methodology_id: str) -> Problem:
     """The warning for a file the methodology scores nothing from: archived, not read."""
-    return {"file": name, "row": None, "unit_code": "", "column": "", "value": "",
-            "problem": f"methodology {methodology_id} has no criterion scored from this file; it is ignored",
-            "severity": "warning",
-            "problem_vi": f"bộ tiêu chí {methodology_id} không có tiêu chí nào chấm từ tệp này; tệp không được dùng",
-            "check": "inputs:unneeded"}
+    return problem_row(name, f"methodology {methodology_id} has no criterion scored from this file; it is ignored",
+                       f"bộ tiêu chí {methodology_id} không có tiêu chí nào chấm từ tệp này; tệp không được dùng",
+                       severity="warning", check="inputs:unneeded")
 
 
 def read_published(folder: Path, methodology: Path | None = None) -> Inputs:

@@ -4,10 +4,37 @@ cannot be read at all. Everything that reports a problem to a user uses these.""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+
 import pandas as pd
 
-#: validation/errors.csv; `problem` is English, `problem_vi` Vietnamese; `check` names the rule that fired
-PROBLEM_COLUMNS = ["file", "row", "unit_code", "column", "value", "problem", "severity", "problem_vi", "check"]
+
+@dataclass(frozen=True)
+class Problem:
+    """One row of validation/errors.csv: where (the user's own file, the row as Excel numbers it, the unit, the
+    column and the value), what is wrong in English (`problem`) and Vietnamese (`problem_vi`), whether it blocks
+    publication (`severity` error) or not (warning), and the rule that found it (`check`)."""
+
+    file: str
+    row: int | None
+    unit_code: str
+    column: str
+    value: str
+    problem: str
+    severity: str
+    problem_vi: str
+    check: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+#: validation/errors.csv's columns, in order
+PROBLEM_COLUMNS = [f.name for f in fields(Problem)]
 
 
 class InputError(ValueError):
@@ -19,11 +46,11 @@ class InputError(ValueError):
 
 
 def problem_row(file: str, en: str, vi: str, *, row: int | None = None, unit_code: str = "", column: str = "",
-            value="", severity: str = "error", check: str = "cross") -> dict:
-    """One problem row of validation/errors.csv, built in one place (English and Vietnamese both required)."""
-    return {"file": file, "row": None if row in (None, 0) else int(row), "unit_code": unit_code or "",
-            "column": column, "value": "" if value is None else str(value), "problem": en, "severity": severity,
-            "problem_vi": vi, "check": check}
+            value="", severity: str = "error", check: str = "cross") -> Problem:
+    """One problem, built in one place (English and Vietnamese both required)."""
+    return Problem(file=file, row=None if row in (None, 0, "") else int(row), unit_code=unit_code or "",
+                   column=column, value="" if value is None else str(value), problem=en, severity=severity,
+                   problem_vi=vi, check=check)
 
 
 class Collector:
@@ -35,13 +62,13 @@ class Collector:
 
     def __init__(self, per: int | None = None):
         self.per = PROBLEMS_PER_COLUMN if per is None else per
-        self.kept: list[dict] = []
+        self.kept: list[Problem] = []
         self.counts: dict[tuple, int] = {}  # problems offered to _keep, per file, column and severity
         self.skipped: dict[tuple, int] = {}  # problems `each` counted without wording them
         self.rejected: dict[str, set[int]] = {}
 
     @property
-    def items(self) -> list[dict]:
+    def items(self) -> list[Problem]:
         """The problems kept, then one line per file, column and severity counting those left out."""
         totals = {k: n + self.skipped.get(k, 0) for k, n in self.counts.items()}
         totals.update({k: n for k, n in self.skipped.items() if k not in totals})
@@ -57,10 +84,10 @@ class Collector:
         self.rejected.setdefault(file, set()).update(int(r) for r in rows if r == r and r)
 
     def _keep(self, p: dict) -> None:
-        key = (p["file"], p["column"], p["severity"])
+        key = (p.file, p.column, p.severity)
         self.counts[key] = self.counts.get(key, 0) + 1
-        if p["severity"] == "error" and p.get("row"):
-            self.rejected.setdefault(p["file"], set()).add(int(p["row"]))
+        if p.is_error and p.row:
+            self.rejected.setdefault(p.file, set()).add(int(p.row))
         if self.counts[key] <= self.per:
             self.kept.append(p)
 
@@ -90,12 +117,11 @@ class Collector:
                      vi=vi, check=check)
 
 
-def _more_line(file: str, column: str, severity: str, n: int, per: int) -> dict:
-    return {"file": file, "row": None, "unit_code": "", "column": column, "value": f"+{n - per}",
-            "problem": f"… and {n - per} more problem(s) in column {column} of this file ({n} in all; "
-                       f"the first {per} are listed)", "severity": severity,
-            "problem_vi": f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; liệt kê {per} lỗi đầu)",
-            "check": "capped"}
+def _more_line(file: str, column: str, severity: str, n: int, per: int) -> Problem:
+    return problem_row(file, f"… and {n - per} more problem(s) in column {column} of this file ({n} in all; "
+                             f"the first {per} are listed)",
+                       f"… còn {n - per} lỗi khác ở cột {column} của tệp này (tổng {n}; liệt kê {per} lỗi đầu)",
+                       column=column, value=f"+{n - per}", severity=severity, check="capped")
 
 
 #: problems listed per file, column and severity; the rest are counted in one more line (a million junk rows
@@ -103,15 +129,15 @@ def _more_line(file: str, column: str, severity: str, n: int, per: int) -> dict:
 PROBLEMS_PER_COLUMN = 200
 
 
-def cap_problems(problems: list[dict], per: int = PROBLEMS_PER_COLUMN) -> list[dict]:
+def cap_problems(problems: list[Problem], per: int = PROBLEMS_PER_COLUMN) -> list[Problem]:
     """The first `per` problems of each file, column and severity, and one line counting the rest (count lines
     already in `problems` are kept as they are)."""
     col = Collector(per)
-    col.extend([p for p in problems if p.get("check") != "capped"])
-    return col.items + [p for p in problems if p.get("check") == "capped"]
+    col.extend([p for p in problems if p.check != "capped"])
+    return col.items + [p for p in problems if p.check == "capped"]
 
 
-def in_fixing_order(problems: list[dict]) -> list[dict]:
+def in_fixing_order(problems: list[Problem]) -> list[Problem]:
     """The order a person fixes problems in: file, then row; problems about what is missing (no row) after the
     rows of their file."""
-    return sorted(problems, key=lambda p: (p["file"], not p["row"], p["row"] or 0, p["unit_code"], p["column"]))
+    return sorted(problems, key=lambda p: (p.file, not p.row, p.row or 0, p.unit_code, p.column))

@@ -23,7 +23,7 @@ from tasks import store
 from tasks.corrections import check_corrections, compute_changes
 from tasks.ingest import read_table
 from tasks.methodology import file_sha256
-from tasks.problems import PROBLEM_COLUMNS
+from tasks.problems import PROBLEM_COLUMNS, problem_row
 from tasks.render import render_html, write_csv
 from tasks.rules import pandas_engine
 from tasks.validation_page import build_validation_context
@@ -295,17 +295,23 @@ def recover_journals(out: Path) -> list[str]:
 
 
 def problem_summary(problems, limit: int = 25) -> str:
-    """What the command prints when validation fails: counts, then the first errors, each in English and
-    Vietnamese, naming file, row, unit, column and value."""
+    """What a command prints when inputs are refused: counts, then the first errors, each in English and
+    Vietnamese, naming file, row (or a workbook's cell), unit, column and value. `problems`: Problem rows or
+    errors.csv as a frame. The one formatter of problems on a terminal (and of validation/summary.txt)."""
     import pandas as pd
 
+    if not isinstance(problems, pd.DataFrame):
+        problems = pd.DataFrame([p.as_row() for p in problems], columns=PROBLEM_COLUMNS)
     errors = problems[problems["severity"] == "error"]
     lines = [f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s) / "
              f"{len(errors)} lỗi, {len(problems) - len(errors)} cảnh báo"]
     for p in errors.head(limit).itertuples(index=False):
-        where = f"{p.file}" + (f" row {int(p.row)}" if pd.notna(p.row) and p.row != "" else "")
+        cell = p.check.removeprefix("forms:") if str(p.check).startswith("forms:") else ""
+        where = f"{p.file}" + (f" row {int(p.row)}" if pd.notna(p.row) and p.row != "" else "") + \
+            (f" cell {cell}" if cell else "")
         unit = f" unit {p.unit_code}" if p.unit_code else ""
-        lines.append(f"  {where}{unit} [{p.column}={p.value!s}]: {p.problem}")
+        value = f" [{p.column}={p.value!s}]" if p.column else ""
+        lines.append(f"  {where}{unit}{value}: {p.problem}")
         if p.problem_vi:
             lines.append(f"      {p.problem_vi}")
     if len(errors) > limit:
@@ -321,7 +327,7 @@ def write_validation(out: Path, problems) -> Path:
 
 
     problems = (problems.copy() if isinstance(problems, pd.DataFrame) else
-                pd.DataFrame(problems, columns=PROBLEM_COLUMNS))
+                pd.DataFrame([p.as_row() for p in problems], columns=PROBLEM_COLUMNS))
     summary = problem_summary(problems)
     final = out / "validation"
     tmp = out / ".validation-tmp"
@@ -399,8 +405,7 @@ def verify_publication(folder: Path, db: str | None = None) -> list[dict]:
     folder = Path(folder).resolve()
 
     def problem(file, en, vi, value=""):
-        return {"file": file, "row": None, "unit_code": "", "column": "", "value": value, "problem": en,
-                "severity": "error", "problem_vi": vi, "check": "verify"}
+        return problem_row(file, en, vi, value=value, check="verify")
 
     path = folder / "manifest.json"
     try:

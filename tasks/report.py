@@ -411,10 +411,10 @@ def _files_and_warnings(v: _View, computed, run: dict) -> tuple[list[dict], list
     if not run.get("draft"):
         return files, []
     names = dict(zip(v.ranked["unit_code"], v.ranked["unit_name"], strict=True))
-    warnings = [{"file": p["file"], "row": "" if p["row"] in (None, "") else str(p["row"]),
-                 "unit": names.get(p["unit_code"], p["unit_code"]), "column": p["column"], "value": p["value"],
-                 "problem": (p.get("problem_vi") or p["problem"]) if v.lang == "vi" else p["problem"]}
-                for p in computed.checked.problems if p["severity"] == "warning"]
+    warnings = [{"file": p.file, "row": "" if p.row in (None, "") else str(p.row),
+                 "unit": names.get(p.unit_code, p.unit_code), "column": p.column, "value": p.value,
+                 "problem": (p.problem_vi or p.problem) if v.lang == "vi" else p.problem}
+                for p in computed.checked.problems if p.severity == "warning"]
     return files, warnings
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from tasks.methodology import Methodology
-from tasks.problems import Collector, problem_row
+from tasks.problems import Collector, Problem, problem_row
 from tasks.schema import COUNT_COLUMNS, METRICS, SUMS, TABLES
 from tasks.text import DECIMAL_COMMA
 
@@ -120,7 +120,7 @@ def failing(rule: RowRule, frame: pd.DataFrame) -> pd.Series:
     return bad.fillna(False).astype(bool)
 
 
-def problem_of(rule: RowRule, record: dict, file: str, engine: str) -> dict:
+def problem_of(rule: RowRule, record: dict, file: str, engine: str) -> Problem:
     """The problem row (validation/errors.csv) for one failing row, whichever engine found it."""
     value, row = record.get(rule.column, ""), record.get("_row")
     missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731

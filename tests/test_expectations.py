@@ -3,6 +3,7 @@ and random corruptions of a valid folder either validate (and score within bound
 name files — never a crash with a traceback."""
 
 import shutil
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -33,7 +34,7 @@ def test_rules_take_codes_and_scales_from_the_methodology(mini):
         rule = next(r for r in prepared.rules if r.name == "answer_on_scale")
         bad = prepared.frame[failing(rule, prepared.frame)]
         assert bad["_row"].tolist() == bad_rows
-        assert f"({scale}, or empty" in problem_of(rule, bad.iloc[0].to_dict(), "f.csv", "rule")["problem"]
+        assert f"({scale}, or empty" in problem_of(rule, bad.iloc[0].to_dict(), "f.csv", "rule").problem
 
 
 def test_every_rule_kind_is_an_expectation_that_finds_the_same_rows(mini, tmp_path):
@@ -130,14 +131,14 @@ def test_cached_gx_rows_are_used_only_where_the_rules_still_find_them(mini, tmp_
              lambda d: d.assign(appraised_points=d["appraised_points"].where(d.index != 0, "2.5")))
     bundle = read_folder(mini, tmp_path / "run")
     rows = gx_problems(bundle)
-    assert [p["check"] for p in rows] == ["gx:self_assessment:appraised_points_maximum"]
-    forged = {**rows[0], "file": "units.csv", "check": "gx:units:unit_code_filled", "problem": "forged"}
+    assert [p.check for p in rows] == ["gx:self_assessment:appraised_points_maximum"]
+    forged = replace(rows[0], file="units.csv", check="gx:units:unit_code_filled", problem="forged")
     for cached in (rows, [], [forged]):
         with pytest.raises(ValidationFailed) as exc:
             validate(bundle, gx_rows=cached)
         problems = exc.value.checked.problems
-        assert [p["problem_vi"] for p in problems if p["severity"] == "error"] == ["vượt điểm tối đa 2 của tiêu chí 1.1"]
-        assert all(p["check"].startswith("gx:") for p in problems if p["row"])
+        assert [p.problem_vi for p in problems if p.severity == "error"] == ["vượt điểm tối đa 2 của tiêu chí 1.1"]
+        assert all(p.check.startswith("gx:") for p in problems if p.row)
     replay = Replay(rows)
     from tasks.checks import check_inputs
 

@@ -48,7 +48,7 @@ def test_a_tampered_input_or_output_is_found_and_a_rerun_refuses_it(published, t
              lambda d: d.assign(appraised_points=d["appraised_points"].where(d.index != 0, "0")))
     (published / "results.csv").write_text("forged\n", encoding="utf-8")
     found = publishing.verify_publication(published)
-    assert {p["file"] for p in found} == {"inputs/self_assessment.csv", "results.csv"}
+    assert {p.file for p in found} == {"inputs/self_assessment.csv", "results.csv"}
     corr = tmp_path / "c.csv"
     corr.write_text("unit_code,criterion_code,column,new_value,reason,reference\nU01,1.1,appraised_points,1,x,y\n",
                     encoding="utf-8")
@@ -62,7 +62,7 @@ def test_a_tampered_input_or_output_is_found_and_a_rerun_refuses_it(published, t
 def test_a_replaced_database_is_found(published):
     (published / "parindex.sqlite").unlink()
     found = publishing.verify_publication(published)
-    assert len(found) == 1 and "does not hold run" in found[0]["problem"]
+    assert len(found) == 1 and "does not hold run" in found[0].problem
 
 
 @pytest.mark.flow
@@ -73,7 +73,7 @@ def test_a_manifest_pointing_outside_the_folder_is_refused(published):
     m["inputs"]["units"]["file"] = "../../../etc/passwd"
     (published / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     found = publishing.verify_publication(published)
-    assert any("outside the publication folder" in p["problem"] for p in found)
+    assert any("outside the publication folder" in p.problem for p in found)
 
 
 def test_passwords_never_reach_manifests_errors_or_flow_parameters():

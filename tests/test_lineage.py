@@ -80,7 +80,7 @@ def test_split_with_shares():
 ])
 def test_broken_lineage_is_refused(rows, column, words):
     _, problems = _checked(rows)
-    assert any(p["column"] == column and words in p["problem"] and p["file"] == "lineage.csv" for p in problems), problems
+    assert any(p.column == column and words in p.problem and p.file == "lineage.csv" for p in problems), problems
 
 
 @pytest.fixture(scope="module")

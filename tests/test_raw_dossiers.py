@@ -104,7 +104,7 @@ def test_text_export_with_bad_cells(departments, tmp_path):
     text.to_csv(departments / "dossiers.csv", index=False)
     stats, problems, counts = dossiers.validate_and_aggregate(departments / "dossiers.csv",
                                                               set(raw["unit_code"]))
-    got = {(p["row"], p["column"], p["value"]) for p in problems}
+    got = {(p.row, p.column, p.value) for p in problems}
     assert got == {(9, "received_at", "31/02/2024"), (10, "online", "có lẽ"), (11, "resolved_at", "chưa rõ")}
     assert counts == {"rows_read": 3000, "rows_rejected": 3}
     assert stats["received"].astype(int).sum() == 2999  # the row without a valid received date is not counted
@@ -116,8 +116,8 @@ def test_many_failures_list_the_first_rows_and_count_the_rest(departments, monke
     raw.loc[raw.index[:10], "due_at"] = raw.loc[raw.index[:10], "received_at"] - pd.Timedelta(days=1)
     raw.to_parquet(departments / "dossiers.parquet", index=False)
     _, problems, counts = dossiers.validate_and_aggregate(departments / "dossiers.parquet", set(raw["unit_code"]))
-    assert [p["row"] for p in problems] == [2, 3, 4, None]
-    assert problems[-1]["value"] == "+7" and "10 in all" in problems[-1]["problem"]
+    assert [p.row for p in problems] == [2, 3, 4, None]
+    assert problems[-1].value == "+7" and "10 in all" in problems[-1].problem
     assert counts["rows_rejected"] == 10
 
 

@@ -87,7 +87,7 @@ def test_an_appraisal_only_folder_publishes_and_extra_files_are_ignored_with_a_w
     checked, again = run_checked(mini, tmp_path / "b")
     same = ["unit_code", "total_points", "index_pct", "rank", "band", "F1_points", "F2_points", "F2_rank"]
     assert again[same].to_csv(index=False) == results[same].to_csv(index=False)
-    warned = {p["file"] for p in checked.problems if p["check"] == "inputs:unneeded"}
+    warned = {p.file for p in checked.problems if p.check == "inputs:unneeded"}
     assert warned == {"survey_responses.csv", "dossier_stats.csv"}
 
 
@@ -109,8 +109,8 @@ def test_statistics_for_the_declared_two_months_publish(mini, tmp_path):
     edit_yaml(mini / "index.yaml", lambda d: {**d, "period": {"from": "2024-01", "to": "2024-02"}})
     keep_months(mini, {"2024-01", "2024-02", "2024-03"})  # March is outside the period: a warning
     checked, results = run_checked(mini, tmp_path / "run")
-    outside = [p for p in checked.problems if p["column"] == "period"]
-    assert len(outside) == 6 and all(p["severity"] == "warning" and p["value"] == "2024-03" for p in outside)
+    outside = [p for p in checked.problems if p.column == "period"]
+    assert len(outside) == 6 and all(p.severity == "warning" and p.value == "2024-03" for p in outside)
     assert set(checked.stats["period"]) == {"2024-01", "2024-02"}  # March is not counted
     assert results.set_index("unit_code")["total_points"]["U01"] == 7.5  # every dossier is in January
 
@@ -345,7 +345,7 @@ def test_previous_results_matching_no_unit_is_a_warning(mini, tmp_path):
     edit_csv(mini / "previous_results.csv", lambda d: d.assign(unit_code="Z" + d["unit_code"]))
     checked, results = run_checked(mini, tmp_path / "run")
     assert results["prev_rank"].isna().all()
-    assert any("matches none of the units" in p["problem"] and p["severity"] == "warning" for p in checked.problems)
+    assert any("matches none of the units" in p.problem and p.severity == "warning" for p in checked.problems)
 
 
 # ------------------------------------------------------------------------- fast, plain failures
