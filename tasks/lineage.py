@@ -1,4 +1,5 @@
-"""Pure module: comparisons across the 2025 reorganisation (lineage.csv).
+"""Pure module: comparisons across the 2025 reorganisation (lineage.csv; its rules are in tasks/rules.py and
+tasks/checks.py: check_lineage).
 
 A unit formed from earlier units has no "last year's rank": showing none hides history, showing a
 predecessor's rank misleads. So a unit with lineage gets, instead of prev_rank/rank_change (which stay
@@ -17,55 +18,6 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-
-from tasks.problems import Collector
-from tasks.rules import Context, Engine, checked_rows
-
-
-def check_lineage(t: pd.DataFrame, file: str, ctx: Context, previous: pd.DataFrame | None, col: Collector,
-                  engine: Engine) -> pd.DataFrame:
-    """Typed lineage rows. Row rules (tasks/rules.py): unknown successor, empty predecessor, a weight that is
-    not a number ≥ 0, a pair listed twice. Across rows and tables: a predecessor missing from previous_results,
-    a split without weights, mixed empty and given weights for one successor, weights adding up to 0."""
-    frame, ok = checked_rows("lineage", t, file, ctx, col, engine)
-    weights = frame["_weight"]
-    if previous is None:
-        if len(t):
-            col.add(file, None, "", "predecessor_code", "",
-                    "lineage.csv needs previous_results in index.yaml: predecessors are found there",
-                    vi="lineage.csv cần previous_results trong index.yaml: đơn vị tiền thân được tra ở đó",
-                    check="cross:lineage")
-        ok &= False
-    else:
-        known = set(previous["unit_code"])
-        missing = ok & ~t["predecessor_code"].isin(known)
-        col.add_rows(file, t[missing], "predecessor_code",
-                     "is not in previous_results: a predecessor must have a published result last year",
-                     unit_col="unit_code",
-                     vi="không có trong previous_results: đơn vị tiền thân phải có kết quả công bố năm trước",
-                     check="cross:lineage")
-        ok &= ~missing
-    typed = t.assign(weight=weights)
-    # a split predecessor needs explicit weights on every row
-    feeds = typed[ok].groupby("predecessor_code")["unit_code"].nunique()
-    split = set(feeds[feeds > 1].index)
-    no_weight = ok & typed["predecessor_code"].isin(split) & typed["weight"].isna()
-    col.add_rows(file, typed[no_weight], "weight",
-                 "is empty, but this predecessor feeds several units: give each unit its share",
-                 vi="bị trống nhưng đơn vị tiền thân này tách cho nhiều đơn vị: ghi tỷ trọng cho từng đơn vị")
-    ok &= ~no_weight
-    mixed = typed[ok].groupby("unit_code")["weight"].agg(lambda w: 0 < w.isna().sum() < len(w))
-    for unit in mixed[mixed].index:
-        rows = typed[ok & (typed["unit_code"] == unit) & typed["weight"].isna()]
-        col.add_rows(file, rows, "weight", f"is empty while other predecessors of unit {unit} have weights: "
-                                           "give all or none",
-                     vi=f"bị trống trong khi các đơn vị tiền thân khác của {unit} có tỷ trọng: ghi đủ hoặc bỏ trống tất cả",
-                     check="cross:lineage")
-    zero = typed[ok].groupby("unit_code")["weight"].agg(lambda w: w.notna().all() and w.sum() == 0)
-    for unit in zero[zero].index:
-        col.add(file, None, unit, "weight", "0", f"the weights of unit {unit} add up to 0",
-                vi=f"tổng tỷ trọng của đơn vị {unit} bằng 0", check="cross:lineage")
-    return typed[ok][["unit_code", "predecessor_code", "predecessor_name", "weight", "_row"]]
 
 
 def apply_lineage(ranked: pd.DataFrame, lineage: pd.DataFrame | None, previous: pd.DataFrame | None,

@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from tasks.lineage import apply_lineage, check_lineage
+from tasks.checks import check_lineage
+from tasks.lineage import apply_lineage
 from tasks.problems import Collector as _Collector
 from tasks.rules import Context, pandas_engine
 from tests.helpers import ink_outside_printable, outside_printable
