@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from expectations import suites
-from tasks import appendix, cards, compute, ingest, publishing, render, report, store
+from tasks import appendix, cards, compute, corrections, ingest, publishing, render, report, store
 from tasks.checks import plausibility_warnings
 from tasks.methodology import MethodologyError
 from tasks.ranking import published_criteria, published_proforma, published_results
@@ -232,7 +232,7 @@ def _changes(previous_publication: str | None, bundle, computed, staging: Path) 
     """A rerun's errata table (changes.csv) against the publication it corrects; None for a first run."""
     if not previous_publication:
         return None
-    changes = publishing.changes_against(Path(previous_publication), bundle, computed)
+    changes = corrections.changes_against(publishing.published_tables(Path(previous_publication)), bundle, computed)
     render.write_csv(changes, staging / "changes.csv")
     return changes
 

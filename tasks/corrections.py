@@ -9,7 +9,7 @@ import pandas as pd
 
 from tasks.methodology import Methodology
 from tasks.problems import Collector, Problem
-from tasks.rules import Context, Engine, checked_rows
+from tasks.rules import Context, Engine, checked_rows, pandas_engine
 
 CHANGES_COLUMNS = ["unit_code", "criterion_code", "old_points", "new_points", "old_total", "new_total",
                    "old_rank", "new_rank", "old_band", "new_band", "reason", "reference"]
@@ -118,3 +118,14 @@ def applied_corrections(corr: pd.DataFrame, self_assessment: pd.DataFrame, deduc
                     "old_value": old, "new_value": float(c["new_value"]), "reason": c.get("reason") or "",
                     "reference": c.get("reference") or "", "author": c.get("author") or author})
     return out
+
+
+def changes_against(published: dict, bundle, computed) -> pd.DataFrame:
+    """changes.csv of a corrected run against the publication it corrects (`published`: its results, criteria
+    and deductions, tasks.publishing.published_tables) and the corrections this run archived (checked by the
+    rerun already: typed again here, not re-judged)."""
+    table = bundle.tables["corrections"]
+    corr, _ = check_corrections(table.frame, table.file, bundle.methodology, computed.checked.units, pandas_engine)
+    new_ded = bundle.tables["deductions"].frame if "deductions" in bundle.tables else None
+    return compute_changes(corr, published["results"], computed.results, published["criteria"],
+                           computed.criteria_published, published["deductions"], new_ded)

@@ -20,12 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tasks import store
-from tasks.corrections import check_corrections, compute_changes
 from tasks.ingest import read_table
 from tasks.methodology import file_sha256
 from tasks.problems import PROBLEM_COLUMNS, problem_row
 from tasks.render import render_html, write_csv
-from tasks.rules import pandas_engine
 from tasks.validation_page import build_validation_context
 
 REPO = Path(__file__).resolve().parent.parent
@@ -375,26 +373,19 @@ def write_manifest(path: Path, manifest: dict, staging: Path) -> None:
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def changes_against(previous_dir: Path, bundle, computed):
-    """changes.csv of a corrected run against the publication in `previous_dir` (its results, criteria and
-    archived deductions) and the corrections this run archived."""
+def published_tables(previous_dir: Path) -> dict:
+    """What a corrected run is compared with (corrections.changes_against): the publication's results.csv,
+    criteria.csv and archived deductions (None when it had none)."""
     import pandas as pd
 
-
     manifest = json.loads((previous_dir / "manifest.json").read_text(encoding="utf-8"))
-    old_results = pd.read_csv(previous_dir / "results.csv", dtype={"unit_code": str, "criterion_code": str},
-                              keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-    old_criteria = pd.read_csv(previous_dir / "criteria.csv", dtype={"unit_code": str, "criterion_code": str}, encoding="utf-8-sig")
-    old_ded = None
-    if "deductions" in manifest["inputs"]:
-
-        old_ded = read_table(previous_dir / manifest["inputs"]["deductions"]["file"], "deductions").frame
-    new_ded = bundle.tables["deductions"].frame if "deductions" in bundle.tables else None
-    table = bundle.tables["corrections"]
-    corr, _ = check_corrections(table.frame, table.file, bundle.methodology, computed.checked.units,
-                                pandas_engine)  # checked by the rerun already: typed again, not re-judged
-    return compute_changes(corr, old_results, computed.results, old_criteria, computed.criteria_published,
-                           old_ded, new_ded)
+    ded = manifest["inputs"].get("deductions")
+    return {
+        "results": pd.read_csv(previous_dir / "results.csv", dtype={"unit_code": str, "criterion_code": str},
+                               keep_default_na=False, na_values=[""], encoding="utf-8-sig"),
+        "criteria": pd.read_csv(previous_dir / "criteria.csv", dtype={"unit_code": str, "criterion_code": str},
+                                encoding="utf-8-sig"),
+        "deductions": read_table(previous_dir / ded["file"], "deductions").frame if ded else None}
 
 
 def verify_publication(folder: Path, db: str | None = None) -> list[dict]:
