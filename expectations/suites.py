@@ -54,6 +54,11 @@ def expectation(E, rule: RowRule, number: int = 0):
     return made[rule.kind]()
 
 
+def flooded(masks: dict[str, pd.Series]) -> bool:
+    """A rule fails on more rows than are listed: the table is worded by pandas, GX would only be slow."""
+    return any(int(m.sum()) > PROBLEMS_PER_COLUMN for m in masks.values())
+
+
 class GxEngine:
     """Words a table's rule failures with Great Expectations: one generated suite per table, in one ephemeral
     context per validation."""
@@ -72,7 +77,7 @@ class GxEngine:
     def __call__(self, file: str, prepared: Prepared, masks: dict[str, pd.Series], col) -> None:
         if prepared.frame.empty or not prepared.rules:
             return
-        if any(int(m.sum()) > PROBLEMS_PER_COLUMN for m in masks.values()):
+        if flooded(masks):
             pandas_engine(file, prepared, masks, col)  # not cached: Replay words a flooded table afresh
             return
         rows = self.problems(file, prepared)
@@ -117,10 +122,8 @@ class Replay:
         if prepared.frame.empty or not prepared.rules:
             return
         cached = self.rows.get((file, prepared.rules[0].table), [])
-        flooded = any(int(m.sum()) > PROBLEMS_PER_COLUMN for m in masks.values())
-        expected = [problem_of(r, d, file, "gx") for r in prepared.rules
-                    for d in prepared.frame[masks[r.name]].to_dict("records")]
-        if not flooded and cached == expected:
+        if not flooded(masks) and cached == [problem_of(r, d, file, "gx") for r in prepared.rules
+                                             for d in prepared.frame[masks[r.name]].to_dict("records")]:
             self.replayed += 1
             col.extend(cached)
             return
@@ -135,7 +138,7 @@ def gx_problems(bundle) -> list[Problem]:
     return engine.found
 
 
-def validate(bundle, raise_on_error: bool = True, gx_rows: list[dict] | None = None) -> Checked:
+def validate(bundle, raise_on_error: bool = True, gx_rows: list[Problem] | None = None) -> Checked:
     """Check and type a read input bundle: GX runs the row rules, tasks.checks the rules across rows and
     tables. Raises ValidationFailed on errors (or, with raise_on_error=False, leaves them in `problems`).
     `gx_rows`: GX's rows for these inputs from an earlier run (gx_problems), used where they still hold."""

@@ -143,7 +143,6 @@ def robustness_context(m: Methodology, index: dict, results: pd.DataFrame, table
 
 def whatif_context(m_before: Methodology, m_after: Methodology, index: dict, table: pd.DataFrame,
                    why: pd.DataFrame, lang: str, most: int = 10) -> dict:
-
     L = LABELS[lang]
     d = m_after.decimals
     t = table.assign(label=table["unit_code"].map(unit_labels(table["unit_code"], table["unit_name"])),

@@ -22,7 +22,7 @@ from pathlib import Path
 from tasks import store
 from tasks.ingest import read_table
 from tasks.methodology import file_sha256
-from tasks.problems import PROBLEM_COLUMNS, problem_row
+from tasks.problems import PROBLEM_COLUMNS, Problem, problem_row
 from tasks.render import render_html, write_csv
 from tasks.validation_page import build_validation_context
 
@@ -388,7 +388,7 @@ def published_tables(previous_dir: Path) -> dict:
         "deductions": read_table(previous_dir / ded["file"], "deductions").frame if ded else None}
 
 
-def verify_publication(folder: Path, db: str | None = None) -> list[dict]:
+def verify_publication(folder: Path, db: str | None = None) -> list[Problem]:
     """Problems (empty = intact) of the publication in `folder`: every archived input and every output still
     has the sha256 its manifest recorded, no path of the manifest leaves the folder, and the database (`db`,
     default the one the manifest names) holds the run the manifest names."""

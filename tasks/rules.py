@@ -427,7 +427,6 @@ def _previous_results(b: _Builder) -> None:
 
 def _lineage(b: _Builder) -> None:
     t = b.t
-    b.flag("_unit_known", t["unit_code"].isin(b.ctx.registry))
     b.rule("unit_code_known", "unit_code", "in_set", "is not a unit of units.csv at the methodology's level",
            "không phải đơn vị trong units.csv ở cấp của bộ tiêu chí", arg=tuple(sorted(b.ctx.registry)))
     b.filled("predecessor_code")
