@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -129,27 +127,6 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
     (out_dir / "national.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n",
                                            encoding="utf-8")
     return summary
-
-
-@contextmanager
-def shared_api() -> Iterator[str | None]:
-    """The Prefect API the run and its local workers report to: the configured server (PREFECT_API_URL), or
-    else one temporary server for this run. Without it every Dask worker process would start a temporary
-    server of its own (seconds of start-up and a few hundred MiB each, and runs no UI shows together)."""
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
-
-    if get_current_settings().api.url:
-        yield None
-        return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
-    server.start()
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url
-    finally:
-        server.stop()
 
 
 def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int = 2, api_url: str | None = None):

@@ -1,0 +1,145 @@
+"""The Prefect API a command's flows report to: the configured server (PREFECT_API_URL), or else one temporary
+server for this command, started *before* the command's heavy imports so that both go on at once.
+
+Prefect's own temporary server (`prefect.server.api.server.SubprocessASGIServer`, what `get_client()` starts
+when no API is configured) costs a command about 8 s before its first task: ~3 s importing the whole server
+(FastAPI, its models) into the command's process only to launch a child, then ~5 s waiting idle while the
+child boots. Here the child is launched with the same command line and environment, without importing the
+server here, and the command meanwhile imports what its flow needs (Great Expectations alone takes 3–5 s);
+then it waits for the child's `/health`. The child is stopped when the command ends; tasks.reaper ends it if
+the command is killed. A single temporary server also serves a national run's Dask workers (they are told its
+URL), so none of them starts one of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+PORTS = range(8000, 9000)  # Prefect's own range for its temporary server
+PORT_IN_USE = 3  # uvicorn's exit status when the port was taken between our check and its bind
+
+
+def _free_port() -> int:
+    for _ in range(20):
+        port = random.choice(PORTS)
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 8000–8999 for Prefect's temporary server")
+
+
+class TemporaryServer:
+    """Prefect's API server in a child process: the command line and environment of Prefect 3.8's
+    SubprocessASGIServer._run_uvicorn_command (UI off, ephemeral mode, this process's Prefect settings)."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process = self._launch()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def _launch(self) -> subprocess.Popen:
+        """Without importing Prefect here (1 s): the child reads the same environment and profile; settings
+        changed in this process by `temporary_settings` are not passed (none are, before a flow starts)."""
+        spec = importlib.util.find_spec("prefect")  # where Prefect is installed; finding does not import it
+        site = Path(next(iter(spec.submodule_search_locations))).parent
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+               "PREFECT__SERVER_FINAL": "1"}
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(site), "--factory",
+             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "error", "--lifespan", "on"], env=env)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until the server answers /health; a port taken meanwhile means another port and a new child."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                status = self.process.poll()
+                if status == PORT_IN_USE:
+                    self.port = _free_port()
+                    self.process = self._launch()
+                elif status is not None:
+                    raise RuntimeError(f"Prefect's temporary server ended with status {status} before it answered")
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                        return
+                time.sleep(0.1)
+        raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s "
+                           "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+_early: TemporaryServer | None = None
+
+
+@contextlib.contextmanager
+def started_early() -> Iterator[None]:
+    """Around a whole command (flows.cli.main): the temporary server is launched first thing, so that it boots
+    while the command reads its inputs and imports its flow; stopped when the command ends, however it ends.
+    Not launched when PREFECT_API_URL is set (a profile's URL is found later, by prefect_api, which then stops
+    this one unused)."""
+    global _early
+    _early = None if os.environ.get("PREFECT_API_URL") else TemporaryServer()
+    try:
+        yield
+    finally:
+        server, _early = _early, None
+        if server is not None:
+            server.stop()
+
+
+@contextlib.contextmanager
+def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
+    """Run the body against a Prefect API; yields the temporary server's URL, or None when one is configured.
+    `warm`: imports (and other preparation) done while the temporary server boots. The server is the one the
+    command launched early (started_early), or one launched now."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    early = _early
+    if get_current_settings().api.url:
+        if early is not None:
+            early.stop()
+        for step in warm:
+            step()
+        yield None
+        return
+    server = early or TemporaryServer()
+    try:
+        for step in warm:
+            step()
+        server.wait_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        if server is not early:
+            server.stop()
