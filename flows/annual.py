@@ -124,7 +124,31 @@ def _inputs_digest(files) -> str:
 def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
                    changes: pd.DataFrame | None = None, workers: int = 2, unit_pdfs: bool = True) -> None:
     """Every published file. `workers`: processes for the PDFs (1 inside a Dask worker, which already is
-    one of several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
+    one of several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report).
+    The scorecards are drawn in child processes while this one writes the tables and typesets the reports."""
+    m = bundle.methodology
+    when = run.get("report_date", run["started_at"])
+    contexts = {"vi": report.build_context(m, bundle.index, computed, run, "vi", changes)}
+    cards_drawn = None
+    if unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
+        unit_context = {**contexts["vi"], "units": cards.unit_cards(m, computed, "vi", contexts["vi"]["cards"])}
+        cards_drawn = render.start_unit_pdfs(unit_context, staging / "units", workers=workers)
+    try:
+        _write_tables(staging, bundle, computed, run, changes)
+        for lang in ("vi", "en"):
+            context = contexts.get(lang) or report.build_context(m, bundle.index, computed, run, lang, changes)
+            (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
+            render.pdf("report.typ", context, staging / f"report.{lang}.pdf", when=when)
+    except BaseException:
+        if cards_drawn is not None:
+            cards_drawn.cancel()
+        raise
+    if cards_drawn is not None:
+        cards_drawn.results()
+
+
+def _write_tables(staging: Path, bundle, computed: compute.Computed, run: dict, changes: pd.DataFrame | None):
+    """results.csv, criteria.csv, results.json, results.xlsx (and proforma.csv)."""
     m = bundle.methodology
     render.write_csv(computed.results, staging / "results.csv")
     render.write_csv(computed.criteria_published, staging / "criteria.csv")
@@ -146,15 +170,6 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     if changes is not None:
         sheets["changes"] = changes
     render.write_xlsx(staging / "results.xlsx", sheets, m.decimals, titles)
-    when = run.get("report_date", run["started_at"])
-    for lang in ("vi", "en"):
-        context = report.build_context(m, bundle.index, computed, run, lang, changes)
-        (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
-        render.pdf("report.typ", context, staging / f"report.{lang}.pdf", when=when)
-        if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
-            unit_context = {**context, "units": cards.unit_cards(m, computed, lang, context["cards"])}
-    if unit_pdfs:
-        render.render_unit_pdfs(unit_context, staging / "units", workers=workers)
 
 
 def progress(where: str, what: str) -> None:

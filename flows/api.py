@@ -94,6 +94,27 @@ class TemporaryServer:
                 self.process.wait()
 
 
+def _drain() -> None:
+    """Prefect's log and event workers send what they hold before the server stops (as prefect_test_harness
+    does): the run's last log lines reach the server, and no "Error logging to API" is printed."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        with contextlib.suppress(RuntimeError):  # a worker that never started
+            result = APILogWorker.instance().drain()
+            if inspect.isawaitable(result):
+                await result
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(drain())
+
+
 _early: TemporaryServer | None = None
 
 
@@ -139,7 +160,10 @@ def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
             step()
         server.wait_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url
+            try:
+                yield server.api_url
+            finally:
+                _drain()
     finally:
         if server is not early:
             server.stop()

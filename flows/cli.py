@@ -34,16 +34,18 @@ def _print_problems(out: Path, rows: list[dict] | None = None) -> None:
     sys.stderr.write(f"Nothing was published. The full list is in {out / 'validation' / 'errors.csv'}\n")
 
 
-def _warm_validation() -> None:
-    """What a run imports before its first task — the flow and Great Expectations (3–5 s) — done while
-    Prefect's temporary server boots (flows.api)."""
+def _warm_run() -> None:
+    """What a run loads before its first task and its first rendering — the flow, Great Expectations (3–5 s),
+    the compiled templates — done while Prefect's temporary server boots (flows.api)."""
     import flows.annual  # noqa: F401
     from expectations.suites import _gx
+    from tasks import render
 
     _gx()
+    render.warm()
 
 
-def _run_guarded(fn, out: Path, warm=(_warm_validation,)) -> int:
+def _run_guarded(fn, out: Path, warm=(_warm_run,)) -> int:
     """`fn`, the command's flows, against a Prefect API (flows.api.prefect_api, `warm` done while it starts),
     its failures said as the exit status and a line on stderr."""
     from flows.api import prefect_api
@@ -347,7 +349,7 @@ def cmd_migrate(args) -> int:
 def cmd_demo(args) -> int:
     from flows.api import prefect_api
 
-    with prefect_api(_warm_validation):
+    with prefect_api(_warm_run):
         from flows.demo import demo
 
         return demo(Path(args.out))

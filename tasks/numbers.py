@@ -8,6 +8,7 @@ digit or split a tie. Python's round() and Babel round half to even; they are ne
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -18,6 +19,7 @@ FULL_DECIMALS = 9
 TOLERANCE = 10.0 ** -FULL_DECIMALS
 
 
+@functools.cache
 def _quantum(decimals: int) -> Decimal:
     return Decimal(1).scaleb(-decimals)
 

@@ -4,12 +4,15 @@ tasks.report."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import json
 import math
 import os
 import pickle
 import select
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -28,7 +31,9 @@ def guard_formula(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
+@functools.cache
 def _jinja_env():
+    """One environment per process: each template is compiled once (0.5 s), not once per report."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     # StrictUndefined: a missing value fails the run instead of printing a blank in an official report
@@ -39,6 +44,17 @@ def _jinja_env():
 def render_html(context: dict, template: str = "report.html.jinja") -> str:
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     return _jinja_env().get_template(template).render(css=css, **context)
+
+
+def warm() -> None:
+    """What the first rendering of a process would load — the compiled HTML template, the workbook writer,
+    the scorecards' drawing library and fonts — loaded ahead (flows.cli, while Prefect's server boots)."""
+    import xlsxwriter  # noqa: F401
+
+    from tasks.scorecard import register_fonts
+
+    _jinja_env().get_template("report.html.jinja")
+    register_fonts()
 
 
 def pdf(template: str, context: dict, pdf_path: Path, when=None) -> Path:
@@ -68,45 +84,76 @@ def _child(fn, job, out_fd: int) -> None:
         os._exit(status)
 
 
-def in_children(fn, jobs: list, workers: int) -> list:
-    """`fn` over `jobs`, each in a child process forked from this one, up to `workers` at a time; the results
-    in the order of `jobs` (the unit scorecards). Where fork is missing (Windows), in this process.
-    Raises ChildFailed with the child's traceback when a job fails, after the other children finish."""
-    if not hasattr(os, "fork"):
-        return [fn(job) for job in jobs]
-    results: list = [None] * len(jobs)
-    failures: list[str] = []
-    pending = list(enumerate(jobs))
-    running: dict[int, tuple[int, int]] = {}  # read end of the pipe -> (job index, child pid)
-    for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice by a child
-        stream.flush()
-    while pending or running:
-        while pending and len(running) < max(workers, 1):
-            index, job = pending.pop(0)
+class Children:
+    """`fn` over `jobs`, each in a child process forked from this one, up to `workers` at a time, started at
+    once; `results()` waits for them (the parent meanwhile does other work: the unit scorecards are drawn while
+    the report is typeset). Where fork is missing (Windows), the jobs run in this process, at once."""
+
+    def __init__(self, fn, jobs: list, workers: int):
+        self.fn, self.workers = fn, max(workers, 1)
+        self.results_: list = [None] * len(jobs)
+        self.failures: list[str] = []
+        self.pending = list(enumerate(jobs))
+        self.running: dict[int, tuple[int, int]] = {}  # read end of the pipe -> (job index, child pid)
+        if not hasattr(os, "fork"):
+            self.results_ = [fn(job) for job in jobs]
+            self.pending = []
+            return
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice by a child
+            stream.flush()
+        self._fork()
+
+    def _fork(self) -> None:
+        while self.pending and len(self.running) < self.workers:
+            index, job = self.pending.pop(0)
             read_fd, write_fd = os.pipe()
             pid = os.fork()
             if pid == 0:
                 os.close(read_fd)
-                _child(fn, job, write_fd)
+                _child(self.fn, job, write_fd)
             os.close(write_fd)
-            running[read_fd] = (index, pid)
-        ready, _, _ = select.select(list(running), [], [])
-        for fd in ready:
-            index, pid = running.pop(fd)
-            with os.fdopen(fd, "rb") as pipe:
-                data = pipe.read()
-            _, status = os.waitpid(pid, 0)
-            try:
-                ok, value = pickle.loads(data)
-            except Exception:  # noqa: BLE001 — the child died before it could answer (killed, out of memory)
-                ok, value = False, f"child process {pid} ended with status {status} and no answer"
-            if ok:
-                results[index] = value
-            else:
-                failures.append(value)
-    if failures:
-        raise ChildFailed(failures[0])
-    return results
+            self.running[read_fd] = (index, pid)
+
+    def _collect(self, fd: int) -> None:
+        index, pid = self.running.pop(fd)
+        with os.fdopen(fd, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        try:
+            ok, value = pickle.loads(data)
+        except Exception:  # noqa: BLE001 — the child died before it could answer (killed, out of memory)
+            ok, value = False, f"child process {pid} ended with status {status} and no answer"
+        if ok:
+            self.results_[index] = value
+        else:
+            self.failures.append(value)
+
+    def results(self) -> list:
+        """The results in the order of the jobs. Raises ChildFailed with the child's traceback when a job
+        failed, after the other children finished."""
+        while self.pending or self.running:
+            self._fork()
+            ready, _, _ = select.select(list(self.running), [], [])
+            for fd in ready:
+                self._collect(fd)
+        if self.failures:
+            raise ChildFailed(self.failures[0])
+        return self.results_
+
+    def cancel(self) -> None:
+        """The parent failed: end the children still drawing and reap them (nothing of theirs is published)."""
+        self.pending = []
+        for fd, (_, pid) in list(self.running.items()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.close(fd)
+            os.waitpid(pid, 0)
+        self.running.clear()
+
+
+def in_children(fn, jobs: list, workers: int) -> list:
+    """`fn` over `jobs` in forked children, up to `workers` at a time (Children); the results in job order."""
+    return Children(fn, jobs, workers).results()
 
 
 def _cards_job(args: tuple[dict, list[tuple[dict, str]]]) -> list[str]:
@@ -118,10 +165,10 @@ def _cards_job(args: tuple[dict, list[tuple[dict, str]]]) -> list[str]:
     return [path for _, path in cards]
 
 
-def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path]:
+def start_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> Children:
     """`folder/<code>.pdf`, one scorecard per unit (file names from tasks.text.safe_filename), drawn by
-    tasks/scorecard.py from `context['units']` (cards.unit_cards), the units shared among `workers`
-    processes."""
+    tasks/scorecard.py from `context['units']` (cards.unit_cards), the units shared among `workers` child
+    processes that start now; `.results()` waits for their paths."""
     from tasks.scorecard import register_fonts
     from tasks.text import inside
 
@@ -132,7 +179,12 @@ def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path
     cards = [(u, str(inside(folder, u["file_name"]))) for u in context["units"]]
     share = max(1, math.ceil(len(cards) / max(workers, 1)))
     jobs = [(ctx, cards[lo:lo + share]) for lo in range(0, len(cards), share)]
-    return [Path(p) for done in in_children(_cards_job, jobs, workers) for p in done]
+    return Children(_cards_job, jobs, workers)
+
+
+def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path]:
+    """start_unit_pdfs, waited for: the scorecards' paths."""
+    return [Path(p) for done in start_unit_pdfs(context, folder, workers).results() for p in done]
 
 
 def _json_value(v):

@@ -234,9 +234,9 @@ class _View:
         return self._criteria.get(code, "")
 
 
-def _group_rows(v: _View, g: pd.DataFrame) -> list[dict]:
+def _group_rows(v: _View, g: list) -> list[dict]:
     rows = []
-    for r in g.itertuples(index=False):
+    for r in g:
         text, css = change_text(r.rank_change, v.lang)
         prev_index = v.fmt(r.prev_index_pct)
         if r.predecessors:  # formed from earlier units: a pro forma index, never a rank change
@@ -251,32 +251,33 @@ def _group_rows(v: _View, g: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _movers(v: _View, g: pd.DataFrame) -> list[str]:
-    """Who rose and fell most (at least 3 places; up to 5 each way), as an announcement names them."""
-    moved = g[g["rank_change"].notna() & (g["predecessors"] == "")]
-    moved = moved[moved["rank_change"].astype(float).abs() >= 3]
+def _movers(v: _View, g: list) -> list[str]:
+    """Who rose and fell most (at least 3 places; up to 5 each way), as an announcement names them; `g`, the
+    group's units by rank."""
+    moved = [r for r in g if not pd.isna(r.rank_change) and r.predecessors == "" and abs(float(r.rank_change)) >= 3]
+    rises = sorted((r for r in moved if r.rank_change > 0), key=lambda r: (-r.rank_change, r.rank))[:5]
+    falls = sorted((r for r in moved if r.rank_change < 0), key=lambda r: (r.rank_change, r.rank))[:5]
     out = []
-    for label, part in ((v.L["largest_rises"], moved[moved["rank_change"] > 0].sort_values(
-                            ["rank_change", "rank"], ascending=[False, True]).head(5)),
-                        (v.L["largest_falls"], moved[moved["rank_change"] < 0].sort_values(
-                            ["rank_change", "rank"], ascending=[True, True]).head(5))):
-        if len(part):
+    for label, part in ((v.L["largest_rises"], rises), (v.L["largest_falls"], falls)):
+        if part:
             out.append(f"{label}: " + "; ".join(_movement_sentence(r.unit_name, r.rank_change, r.rank, r.rank_of,
-                                                                   v.lang) for r in part.itertuples(index=False)))
+                                                                   v.lang) for r in part))
     return out
 
 
 def _groups(v: _View) -> list[dict]:
     """Groups in the order units.csv lists them; units by rank, then Vietnamese alphabetical order."""
     colours = charts.band_colours(v.m.bands)
+    by_group: dict[str, list] = {group: [] for group in dict.fromkeys(v.ranked["group"])}
+    ranked = v.ranked.assign(_name=v.ranked["unit_name"].map(vi_sort_key)).sort_values(["rank", "_name"])
+    for r in ranked.itertuples(index=False):
+        by_group[r.group].append(r)
     groups = []
-    for group in dict.fromkeys(v.ranked["group"]):
-        g = v.ranked[v.ranked["group"] == group]
-        g = g.assign(_name=g["unit_name"].map(vi_sort_key)).sort_values(["rank", "_name"])
+    for group, g in by_group.items():
         gname = group_name(v.index, group, v.lang)
         rows = _group_rows(v, g)
-        first, last = g.iloc[0], g.iloc[-1]
-        leaders = ", ".join(g[g["rank"] == 1]["unit_name"])
+        first, last = g[0], g[-1]
+        leaders = ", ".join(r.unit_name for r in g if r.rank == 1)
         if v.lang == "vi":
             lead = (f"Dẫn đầu nhóm {gname} là {leaders} với chỉ số {v.fmt(first.index_pct)}%; "
                     f"xếp cuối là {last.unit_name} ({v.fmt(last.index_pct)}%).")
@@ -326,9 +327,21 @@ def _dossier_table(v: _View, computed) -> dict:
                      for r, s in zip(v.ranked.itertuples(index=False), satisfaction, strict=True)]}
 
 
+def criteria_by_unit(crit: pd.DataFrame) -> dict[str, list]:
+    """published_lost's rows per unit, in their order, as records (`c.criterion_code`, `c.lost`)."""
+    by_unit: dict[str, list] = {}
+    for c in crit.itertuples(index=False):
+        by_unit.setdefault(c.unit_code, []).append(c)
+    return by_unit
+
+
+def _most_lost(c) -> tuple[bool, float]:
+    return (pd.isna(c.lost), 0.0 if pd.isna(c.lost) else -float(c.lost))  # as sort_values: a missing one last
+
+
 def _short_cards(v: _View, crit: pd.DataFrame) -> list[dict]:
     """The report's short scorecard of each unit: points lost per field and its three weakest criteria."""
-    crit_by_unit = {u: g for u, g in crit.groupby("unit_code", sort=False)}
+    crit_by_unit = criteria_by_unit(crit)
     cards = []
     for r in v.ranked.itertuples(index=False):
         fields = []
@@ -337,10 +350,10 @@ def _short_cards(v: _View, crit: pd.DataFrame) -> list[dict]:
             fields.append({"code": f.code, "name": f.name.get(v.lang), "points": v.fmt(pts),
                            "max": v.fmt(f.max_points), "pct": v.fmt(pct),
                            "lost": v.fmt(f.max_points - publish(pts, v.d)), "heat": heat_class(v.m, pct)})
-        mine = crit_by_unit[r.unit_code].sort_values("lost", ascending=False, kind="stable")
+        mine = sorted(crit_by_unit[r.unit_code], key=_most_lost)  # stable: ties in criteria order
         weakest = [{"code": c.criterion_code, "name": v.criterion_name(c.criterion_code), "points": v.fmt(c.points),
                     "max": v.fmt(c.max_points), "lost": v.fmt(c.lost)}
-                   for c in mine.head(3).itertuples(index=False) if c.lost > 0]
+                   for c in mine[:3] if c.lost > 0]
         text, css = change_text(r.rank_change, v.lang)
         cards.append({"unit_code": r.unit_code, "unit_name": r.unit_name,
                       "group": group_name(v.index, r.group, v.lang), "rank": f"{r.rank}/{r.rank_of}",
