@@ -131,18 +131,29 @@ class Replay:
         self.engine(file, prepared, masks, col)
 
 
+#: the check gx_problems just made, for `validate` of the same bundle in this process (one at a time)
+_fresh: dict[int, tuple[object, Checked]] = {}
+
+
 def gx_problems(bundle) -> list[Problem]:
-    """The problem rows GX finds in a bundle's tables (what the flow caches under the inputs' hashes)."""
+    """The problem rows GX finds in a bundle's tables (what the flow caches under the inputs' hashes). The
+    whole check it made stays in this process for the `validate` that follows, which then does not check the
+    same bundle twice; when the flow's cache answered instead, nothing stays and `validate` replays the rows."""
     engine = GxEngine()
-    check_inputs(bundle, engine)
+    checked = check_inputs(bundle, engine)
+    _fresh.clear()
+    _fresh[id(bundle)] = (bundle, checked)
     return engine.found
 
 
 def validate(bundle, raise_on_error: bool = True, gx_rows: list[Problem] | None = None) -> Checked:
     """Check and type a read input bundle: GX runs the row rules, tasks.checks the rules across rows and
     tables. Raises ValidationFailed on errors (or, with raise_on_error=False, leaves them in `problems`).
-    `gx_rows`: GX's rows for these inputs from an earlier run (gx_problems), used where they still hold."""
-    checked = check_inputs(bundle, GxEngine() if gx_rows is None else Replay(gx_rows))
+    `gx_rows`: GX's rows for these inputs from an earlier run (gx_problems), used where they still hold; when
+    gx_problems checked this very bundle in this process, its check is taken as it is."""
+    bundle_then, checked = _fresh.pop(id(bundle), (None, None))
+    if bundle_then is not bundle or gx_rows is None:
+        checked = check_inputs(bundle, GxEngine() if gx_rows is None else Replay(gx_rows))
     checked.problems = in_fixing_order(cap_problems(checked.problems))
     if checked.errors and raise_on_error:
         raise ValidationFailed(checked)

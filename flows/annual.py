@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from expectations import suites
-from tasks import appendix, cards, compute, corrections, ingest, publishing, render, report, store
+from tasks import appendix, compute, corrections, ingest, publishing, render, report, store
 from tasks.checks import plausibility_warnings
 from tasks.methodology import MethodologyError
 from tasks.ranking import published_criteria, published_proforma, published_results
@@ -123,53 +123,58 @@ def _inputs_digest(files) -> str:
 @task(name="render outputs", cache_policy=NO_CACHE)
 def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
                    changes: pd.DataFrame | None = None, workers: int = 2, unit_pdfs: bool = True) -> None:
-    """Every published file. `workers`: processes for the PDFs (1 inside a Dask worker, which already is
-    one of several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report).
-    The scorecards are drawn in child processes while this one writes the tables and typesets the reports."""
+    """Every published file. `workers`: child processes drawing the unit scorecards and writing the workbook
+    while this one writes the tables and typesets the reports (1 inside a Dask worker, which already is one of
+    several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
     m = bundle.methodology
-    when = run.get("report_date", run["started_at"])
-    contexts = {"vi": report.build_context(m, bundle.index, computed, run, "vi", changes)}
-    cards_drawn = None
+    jobs = [functools.partial(_write_workbook, staging, bundle, computed, run, changes)]
     if unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
-        unit_context = {**contexts["vi"], "units": cards.unit_cards(m, computed, "vi", contexts["vi"]["cards"])}
-        cards_drawn = render.start_unit_pdfs(unit_context, staging / "units", workers=workers)
+        jobs += render.card_jobs(m, bundle.index, computed, run, staging / "units", shares=2 * max(workers, 1))
+    background = render.in_background(jobs, workers)
     try:
-        _write_tables(staging, bundle, computed, run, changes)
+        _write_tables(staging, bundle, computed, run)
+        when = run.get("report_date", run["started_at"])
         for lang in ("vi", "en"):
-            context = contexts.get(lang) or report.build_context(m, bundle.index, computed, run, lang, changes)
+            context = report.build_context(m, bundle.index, computed, run, lang, changes)
             (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
             render.pdf("report.typ", context, staging / f"report.{lang}.pdf", when=when)
     except BaseException:
-        if cards_drawn is not None:
-            cards_drawn.cancel()
+        background.cancel()
         raise
-    if cards_drawn is not None:
-        cards_drawn.results()
+    background.results()
 
 
-def _write_tables(staging: Path, bundle, computed: compute.Computed, run: dict, changes: pd.DataFrame | None):
-    """results.csv, criteria.csv, results.json, results.xlsx (and proforma.csv)."""
+def _write_tables(staging: Path, bundle, computed: compute.Computed, run: dict) -> None:
+    """results.csv, criteria.csv, results.json (and proforma.csv)."""
     m = bundle.methodology
     render.write_csv(computed.results, staging / "results.csv")
     render.write_csv(computed.criteria_published, staging / "criteria.csv")
-    rates = computed.rates.copy()
     meta = {"province": bundle.index.get("province"), "year": m.year, "level": m.level,
             "methodology_id": m.id, "version": run["version"], "inputs_sha256": run["inputs_sha256"],
             "synthetic": bool(bundle.index.get("synthetic", False))}  # no run id or time: a pure function
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
-    # the appendix in Vietnamese first, then the machine-readable tables under their contract names
-    sheets_vi = appendix.appendix_sheets(m, computed, changes)
-    titles = appendix.appendix_titles(m, bundle.index, sheets_vi, run)
-    sheets = {**sheets_vi, "results": computed.results,
-              "criteria": computed.criteria_published, "dossiers": rates}
     proforma = published_proforma(m, computed.ranked)
     if proforma is not None:  # units formed by the 2025 reorganisation, compared pro forma
         render.write_csv(proforma, staging / "proforma.csv")
+
+
+def _write_workbook(staging: Path, bundle, computed: compute.Computed, run: dict,
+                    changes: pd.DataFrame | None) -> str:
+    """results.xlsx: the appendix in Vietnamese first, then the machine-readable tables under their contract
+    names (and the pro forma comparison, a rerun's changes)."""
+    m = bundle.methodology
+    sheets_vi = appendix.appendix_sheets(m, computed, changes)
+    titles = appendix.appendix_titles(m, bundle.index, sheets_vi, run)
+    sheets = {**sheets_vi, "results": computed.results,
+              "criteria": computed.criteria_published, "dossiers": computed.rates.copy()}
+    proforma = published_proforma(m, computed.ranked)
+    if proforma is not None:
         sheets["proforma"] = proforma
     if changes is not None:
         sheets["changes"] = changes
     render.write_xlsx(staging / "results.xlsx", sheets, m.decimals, titles)
+    return str(staging / "results.xlsx")
 
 
 def progress(where: str, what: str) -> None:

@@ -63,6 +63,10 @@ def pdf(template: str, context: dict, pdf_path: Path, when=None) -> Path:
     return typeset(template, context, pdf_path, when=when)
 
 
+#: children yield to the parent, whose part (the reports) is the longest path through the rendering
+NICE = 10
+
+
 class ChildFailed(RuntimeError):
     """A rendering job failed in its child process; the message carries the child's traceback."""
 
@@ -72,6 +76,7 @@ def _child(fn, job, out_fd: int) -> None:
     with os._exit — no interpreter teardown, no collection: the OS takes the memory back at once."""
     status = 0
     try:
+        os.nice(NICE)
         gc.disable()
         payload = pickle.dumps((True, fn(job)))
     except BaseException as exc:  # noqa: BLE001 — everything goes back to the parent
@@ -156,35 +161,44 @@ def in_children(fn, jobs: list, workers: int) -> list:
     return Children(fn, jobs, workers).results()
 
 
-def _cards_job(args: tuple[dict, list[tuple[dict, str]]]) -> list[str]:
+def _call(job):
+    return job()
+
+
+def in_background(jobs: list, workers: int) -> Children:
+    """Each job (a function of no arguments) in a forked child, up to `workers` at a time, started now; the
+    parent goes on with its own part of the rendering and then waits (`.results()`)."""
+    return Children(_call, jobs, workers)
+
+
+def draw_cards(m, index: dict, computed, run: dict, codes: list[str], folder: Path) -> list[str]:
+    """`folder/<code>.pdf` for the units `codes`: the full scorecard of tasks/cards.py drawn by
+    tasks/scorecard.py, in Vietnamese (the department sends each unit its own)."""
+    from tasks import cards, report
     from tasks.scorecard import write_card
-
-    ctx, cards = args
-    for unit, path in cards:
-        write_card(Path(path), unit, ctx)
-    return [path for _, path in cards]
-
-
-def start_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> Children:
-    """`folder/<code>.pdf`, one scorecard per unit (file names from tasks.text.safe_filename), drawn by
-    tasks/scorecard.py from `context['units']` (cards.unit_cards), the units shared among `workers` child
-    processes that start now; `.results()` waits for their paths."""
-    from tasks.scorecard import register_fonts
     from tasks.text import inside
+
+    short = report.short_cards(m, index, computed, "vi", codes)
+    header = report.card_header(m, index, run, "vi")
+    done = []
+    for unit in cards.unit_cards(m, computed, "vi", short):
+        path = inside(folder, unit["file_name"])
+        write_card(path, unit, header)
+        done.append(str(path))
+    return done
+
+
+def card_jobs(m, index: dict, computed, run: dict, folder: Path, shares: int) -> list:
+    """draw_cards over the units in `shares` parts (a part per child; a few more parts than children keep
+    both cores busy to the end)."""
+    from tasks.scorecard import register_fonts
 
     register_fonts()  # ReportLab and the fonts loaded once here, inherited by the children
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = {k: context[k] for k in ("L", "level_name", "province", "year", "version", "date", "synthetic", "draft",
-                                   "inputs_digest", "methodology_id")}
-    cards = [(u, str(inside(folder, u["file_name"]))) for u in context["units"]]
-    share = max(1, math.ceil(len(cards) / max(workers, 1)))
-    jobs = [(ctx, cards[lo:lo + share]) for lo in range(0, len(cards), share)]
-    return Children(_cards_job, jobs, workers)
-
-
-def render_unit_pdfs(context: dict, folder: Path, workers: int = 2) -> list[Path]:
-    """start_unit_pdfs, waited for: the scorecards' paths."""
-    return [Path(p) for done in start_unit_pdfs(context, folder, workers).results() for p in done]
+    codes = list(computed.ranked["unit_code"])
+    size = max(1, math.ceil(len(codes) / max(shares, 1)))
+    return [functools.partial(draw_cards, m, index, computed, run, codes[lo:lo + size], folder)
+            for lo in range(0, len(codes), size)]
 
 
 def _json_value(v):

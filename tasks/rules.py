@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
 from tasks.methodology import Methodology
@@ -343,10 +344,14 @@ def _survey_responses(b: _Builder) -> None:
     b.filled("respondent_id")
     ok = b.number("answer", required=False, integer=True, minimum=None)
     asked = b.flag("_asked", t["question_code"].isin(list(scale_of)))
-    b.helpers["_scale"] = t["question_code"].map(lambda q: ", ".join(str(a) for a in sorted(scale_of.get(q, ()))))
-    answers = b.helpers["_answer"]
-    b.flag("_on_scale", pd.Series([not (a == a) or int(a) in scale_of.get(q, ())  # NaN: no answer
-                                   for a, q in zip(answers, t["question_code"], strict=True)], index=t.index))
+    labels = {q: ", ".join(str(a) for a in sorted(scale)) for q, scale in scale_of.items()}
+    b.helpers["_scale"] = t["question_code"].map(labels).fillna("")
+    questions = t["question_code"].to_numpy(dtype=object)
+    answers = b.helpers["_answer"].to_numpy(dtype=float)
+    on_scale = np.isnan(answers)  # no answer
+    for q, scale in scale_of.items():  # a question at a time, over all rows (a million answers in a second)
+        on_scale |= (questions == q) & np.isin(answers, sorted(scale))
+    b.flag("_on_scale", pd.Series(on_scale, index=t.index))
     b.flag("_scale_applies", b.helpers[ok] & b.helpers[asked])
     b.rule("answer_on_scale", "answer", "holds", "is not on the scale of question {question_code} ({_scale}, or "
            "empty for no answer)", "không thuộc thang trả lời của câu hỏi {question_code} ({_scale}, hoặc để "

@@ -76,29 +76,49 @@ class Sheet:
         self.mark = mark  # "DỰ THẢO" on every page of a draft
         self.pages = 1
         self.y = PAGE_H - TOP
+        self._font: tuple[str, float] | None = None  # what the canvas has now: set again only on a change
+        self._fill: str | None = None
+        self._stroke: tuple[str, float] | None = None
+
+    def font(self, name: str, size: float) -> None:
+        if self._font != (name, size):
+            self.cv.setFont(name, size)
+            self._font = (name, size)
+
+    def stroke(self, colour: str, width: float) -> None:
+        if self._stroke != (colour, width):
+            self.cv.setStrokeColor(_c(colour))
+            self.cv.setLineWidth(width)
+            self._stroke = (colour, width)
+
+    def fill(self, colour: str) -> None:
+        if self._fill != colour:
+            self.cv.setFillColor(_c(colour))
+            self._fill = colour
 
     def room(self, height: float) -> bool:
         return self.y - height >= BOTTOM
 
     def new_page(self) -> None:
         self._footer()
-        self.cv.showPage()
+        self.cv.showPage()  # a new page starts with the canvas's initial font and colour
+        self._font = self._fill = self._stroke = None
         self.pages += 1
         self.y = PAGE_H - TOP
 
     def _footer(self) -> None:
         if self.mark:
-            self.cv.setFillColor(_c(RED))
-            self.cv.setFont(BOLD, 11)
+            self.fill(RED)
+            self.font(BOLD, 11)
             self.cv.drawRightString(PAGE_W - (PAGE_W - WIDTH) / 2, PAGE_H - TOP / 2 - 4, self.mark)
-        self.cv.setFillColor(_c(GREY))
+        self.fill(GREY)
         text, size = self.footer, 8.0
         wide = pdfmetrics.stringWidth(text, REGULAR, size)
         if wide > WIDTH:  # a long unit name: smaller, and cut short with an ellipsis below 6.5 pt
             size = max(6.5, size * WIDTH / wide)
             while pdfmetrics.stringWidth(text, REGULAR, size) > WIDTH:
                 text = text[:-2] + "…"
-        self.cv.setFont(REGULAR, size)
+        self.font(REGULAR, size)
         self.cv.drawCentredString(PAGE_W / 2, BOTTOM / 2, text)
 
     def save(self) -> int:
@@ -108,8 +128,8 @@ class Sheet:
 
     def text(self, x: float, y: float, s: str, size: float, bold=False, ink=INK, align="l") -> None:
         cv = self.cv
-        cv.setFont(BOLD if bold else REGULAR, size)
-        cv.setFillColor(_c(ink))
+        self.font(BOLD if bold else REGULAR, size)
+        self.fill(ink)
         if align == "l":
             cv.drawString(x, y, s)
         elif align == "r":
@@ -161,14 +181,13 @@ class Sheet:
         height, lines = laid
         cv = self.cv
         top = self.y
-        cv.setLineWidth(0.5)
-        cv.setStrokeColor(_c(GRID))
+        self.stroke(GRID, 0.5)
         cx = x
         lead = size * leading
         for w, cell, ls in zip(widths, cells, lines, strict=True):
             fill = cell.bg or bg
             if fill:
-                cv.setFillColor(_c(fill))
+                self.fill(fill)
             cv.rect(cx, top - height, w, height, stroke=1, fill=1 if fill else 0)
             baseline = top - pad_y - (lead - size * (ASCENT + DESCENT)) / 2 - ASCENT * size
             for line in ls:
@@ -203,12 +222,11 @@ def _title_block(s: Sheet, u: dict, ctx: dict) -> None:
         width += w
     height = 5 + len(kind_lines) * 8 * 1.35 + len(name_lines) * 15 * 1.2 + len(meta_lines) * 8 * 1.35 + 5 + 4
     top = s.y
-    s.cv.setStrokeColor(_c(RED))
-    s.cv.setLineWidth(1)
+    s.stroke(RED, 1)
     s.cv.rect(LEFT, top - height, WIDTH, height, stroke=1, fill=0)
     y = top - 5 - 8 * 1.35 + 8 * 0.35
-    s.cv.setFont(REGULAR, 8)
-    s.cv.setFillColor(_c(RED))
+    s.font(REGULAR, 8)
+    s.fill(RED)
     for line in kind_lines:
         s.cv.drawString(LEFT + 8, y, line, charSpace=0.5)
         y -= 8 * 1.35
@@ -230,9 +248,8 @@ def _synthetic(s: Sheet, text: str) -> None:
     lines = simpleSplit(text, BOLD, 9, WIDTH - 12)
     height = len(lines) * 9 * 1.35 + 8
     top = s.y - 2
-    s.cv.setStrokeColor(_c(SYNTH_LINE))
-    s.cv.setFillColor(_c(SYNTH_BG))
-    s.cv.setLineWidth(1)
+    s.stroke(SYNTH_LINE, 1)
+    s.fill(SYNTH_BG)
     s.cv.rect(LEFT, top - height, WIDTH, height, stroke=1, fill=1)
     y = top - 4
     for line in lines:
@@ -249,17 +266,15 @@ def _profile(s: Sheet, chart: dict, caption: str, x: float, width: float) -> flo
     cv = s.cv
     h = chart["height"]
     for t in chart["ticks"]:
-        cv.setStrokeColor(_c("#dddddd"))
-        cv.setLineWidth(0.5)
+        s.stroke("#dddddd", 0.5)
         cv.line(x + t["x"] * k, top - 2 * k, x + t["x"] * k, top - (h - 12) * k)
         s.text(x + t["x"] * k, top - (h - 3) * k - 2, t["v"], 6.5, align="c")
     for r in chart["rows"]:
         s.text(x + (chart["x0"] - 4) * k, top - (r["y"] + 9) * k, r["code"], 7, align="r")
-        cv.setFillColor(_c(BAR))
+        s.fill(BAR)
         cv.rect(x + chart["x0"] * k, top - (r["y"] + chart["row"] - 4) * k, r["w"] * k, (chart["row"] - 4) * k,
                 stroke=0, fill=1)
-        cv.setStrokeColor(_c(INK))
-        cv.setLineWidth(1.6 * k)
+        s.stroke(INK, 1.6 * k)
         cv.line(x + r["best"] * k, top - (r["y"] - 1) * k, x + r["best"] * k, top - (r["y"] + chart["row"] - 3) * k)
         s.text(x + (chart["x0"] + chart["plot_w"] + 3) * k, top - (r["y"] + 9) * k, r["text"], 6.5)
     s.y = top - h * k - 4
