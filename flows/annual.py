@@ -129,7 +129,8 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     m = bundle.methodology
     jobs = [functools.partial(_write_workbook, staging, bundle, computed, run, changes)]
     if unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
-        jobs += render.card_jobs(m, bundle.index, computed, run, staging / "units", shares=2 * max(workers, 1))
+        shares = 2 * workers if workers > 1 else 1  # parts a little smaller than a child's share: no idle core
+        jobs += render.card_jobs(m, bundle.index, computed, run, staging / "units", shares=shares)
     background = render.in_background(jobs, workers)
     try:
         _write_tables(staging, bundle, computed, run)

@@ -94,7 +94,7 @@ class Children:
     once; `results()` waits for them (the parent meanwhile does other work: the unit scorecards are drawn while
     the report is typeset). Where fork is missing (Windows), the jobs run in this process, at once."""
 
-    def __init__(self, fn, jobs: list, workers: int):
+    def __init__(self, fn, jobs: list, workers: int, start: bool = True):
         self.fn, self.workers = fn, max(workers, 1)
         self.results_: list = [None] * len(jobs)
         self.failures: list[str] = []
@@ -104,11 +104,12 @@ class Children:
             self.results_ = [fn(job) for job in jobs]
             self.pending = []
             return
-        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice by a child
-            stream.flush()
-        self._fork()
+        if start:
+            self._fork()
 
     def _fork(self) -> None:
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice by a child
+            stream.flush()
         while self.pending and len(self.running) < self.workers:
             index, job = self.pending.pop(0)
             read_fd, write_fd = os.pipe()
@@ -167,8 +168,10 @@ def _call(job):
 
 def in_background(jobs: list, workers: int) -> Children:
     """Each job (a function of no arguments) in a forked child, up to `workers` at a time, started now; the
-    parent goes on with its own part of the rendering and then waits (`.results()`)."""
-    return Children(_call, jobs, workers)
+    parent goes on with its own part of the rendering and then waits (`.results()`). With one worker (a Dask
+    worker of a national run, whose siblings already keep the cores busy) the child starts when the parent
+    waits: one process drawing at a time, and no second copy of the worker's memory meanwhile."""
+    return Children(_call, jobs, workers, start=workers > 1)
 
 
 def draw_cards(m, index: dict, computed, run: dict, codes: list[str], folder: Path) -> list[str]:

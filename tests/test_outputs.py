@@ -73,6 +73,39 @@ def test_scorecards_are_made_in_child_processes_and_their_errors_come_back(tmp_p
         render.in_children(_broken, ["units/x.pdf", "units/y.pdf"], workers=1)
 
 
+def _waits_for(path):
+    import time
+    from pathlib import Path
+
+    for _ in range(600):  # the parent writes it while this child runs (at most 60 s)
+        if Path(path).exists():
+            return "the parent went on"
+        time.sleep(0.1)
+    return "the parent waited"
+
+
+def test_background_children_run_while_the_parent_works_and_are_cancelled_cleanly(tmp_path):
+    """The scorecards and the workbook are made in children while the parent typesets the reports: a child
+    that waits for a file the parent writes after starting it sees the file. A parent that fails ends its
+    children and reaps them."""
+    import os
+
+    go = tmp_path / "go"
+    background = render.Children(_waits_for, [str(go)], workers=1)
+    go.write_text("go")
+    assert background.results() == ["the parent went on"]
+    stuck = render.Children(_waits_for, [str(tmp_path / "never")], workers=2)
+    pid = next(iter(stuck.running.values()))[1]
+    stuck.cancel()
+    assert not stuck.running and not stuck.pending
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(pid, os.WNOHANG)
+    # one worker (a Dask worker of the national run): the child starts when the parent waits for it
+    later = render.in_background([os.getpid], workers=1)
+    assert not later.running and len(later.pending) == 1
+    assert later.results()[0] != os.getpid()
+
+
 def test_the_reports_dossier_table_has_a_column_per_metric_and_satisfaction_from_the_core(mini, tmp_path):
     """Every metric of tasks/schema.py the units have figures for is a column of the report's dossier table
     (a new metric needs no template change), and satisfaction is the scoring core's figure, as in Excel."""
