@@ -152,6 +152,7 @@ def validate(bundle, raise_on_error: bool = True, gx_rows: list[Problem] | None 
     `gx_rows`: GX's rows for these inputs from an earlier run (gx_problems), used where they still hold; when
     gx_problems checked this very bundle in this process, its check is taken as it is."""
     bundle_then, checked = _fresh.pop(id(bundle), (None, None))
+    _fresh.clear()  # another bundle's check (its flow found GX's rows in the cache) is not kept any longer
     if bundle_then is not bundle or gx_rows is None:
         checked = check_inputs(bundle, GxEngine() if gx_rows is None else Replay(gx_rows))
     checked.problems = in_fixing_order(cap_problems(checked.problems))
