@@ -127,16 +127,15 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     while this one writes the tables and typesets the reports (1 inside a Dask worker, which already is one of
     several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
     m = bundle.methodology
-    jobs = [functools.partial(_write_workbook, staging, bundle, computed, run, changes)]
-    if unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
-        shares = 2 * workers if workers > 1 else 1  # parts a little smaller than a child's share: no idle core
-        jobs += render.card_jobs(m, bundle.index, computed, run, staging / "units", shares=shares)
-    background = render.in_background(jobs, workers)
+    background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run, changes)],
+                                      workers)
     try:
         _write_tables(staging, bundle, computed, run)
         when = run.get("report_date", run["started_at"])
         for lang in ("vi", "en"):
             context = report.build_context(m, bundle.index, computed, run, lang, changes)
+            if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
+                background.add(render.card_jobs(m, computed, context, staging / "units", shares=workers))
             (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
             render.pdf("report.typ", context, staging / f"report.{lang}.pdf", when=when)
     except BaseException:

@@ -90,27 +90,35 @@ def _child(fn, job, out_fd: int) -> None:
 
 
 class Children:
-    """`fn` over `jobs`, each in a child process forked from this one, up to `workers` at a time, started at
-    once; `results()` waits for them (the parent meanwhile does other work: the unit scorecards are drawn while
-    the report is typeset). Where fork is missing (Windows), the jobs run in this process, at once."""
+    """`fn` over `jobs`, each in a child process forked from this one; `results()` waits for them, in the
+    order of the jobs. `start=True`: every job is forked at once, and jobs `add`ed later too (the parent
+    meanwhile does its own part: the scorecards and the workbook are made while the reports are typeset);
+    `start=False`: the jobs run when the parent waits, up to `workers` at a time. Where fork is missing
+    (Windows), the jobs run in this process, as they are given."""
 
     def __init__(self, fn, jobs: list, workers: int, start: bool = True):
-        self.fn, self.workers = fn, max(workers, 1)
-        self.results_: list = [None] * len(jobs)
+        self.fn, self.workers, self.start = fn, max(workers, 1), start
+        self.results_: list = []
         self.failures: list[str] = []
-        self.pending = list(enumerate(jobs))
+        self.pending: list[tuple[int, object]] = []
         self.running: dict[int, tuple[int, int]] = {}  # read end of the pipe -> (job index, child pid)
+        self.add(jobs)
+
+    def add(self, jobs: list) -> None:
+        first = len(self.results_)
+        self.results_ += [None] * len(jobs)
         if not hasattr(os, "fork"):
-            self.results_ = [fn(job) for job in jobs]
-            self.pending = []
+            for i, job in enumerate(jobs, start=first):
+                self.results_[i] = self.fn(job)
             return
-        if start:
+        self.pending += list(enumerate(jobs, start=first))
+        if self.start:
             self._fork()
 
     def _fork(self) -> None:
         for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice by a child
             stream.flush()
-        while self.pending and len(self.running) < self.workers:
+        while self.pending and (self.start or len(self.running) < self.workers):
             index, job = self.pending.pop(0)
             read_fd, write_fd = os.pipe()
             pid = os.fork()
@@ -157,51 +165,44 @@ class Children:
         self.running.clear()
 
 
-def in_children(fn, jobs: list, workers: int) -> list:
-    """`fn` over `jobs` in forked children, up to `workers` at a time (Children); the results in job order."""
-    return Children(fn, jobs, workers).results()
-
-
 def _call(job):
     return job()
 
 
 def in_background(jobs: list, workers: int) -> Children:
-    """Each job (a function of no arguments) in a forked child, up to `workers` at a time, started now; the
+    """Each job (a function of no arguments) in a forked child, started now (and those `add`ed later); the
     parent goes on with its own part of the rendering and then waits (`.results()`). With one worker (a Dask
     worker of a national run, whose siblings already keep the cores busy) the child starts when the parent
     waits: one process drawing at a time, and no second copy of the worker's memory meanwhile."""
     return Children(_call, jobs, workers, start=workers > 1)
 
 
-def draw_cards(m, index: dict, computed, run: dict, codes: list[str], folder: Path) -> list[str]:
-    """`folder/<code>.pdf` for the units `codes`: the full scorecard of tasks/cards.py drawn by
-    tasks/scorecard.py, in Vietnamese (the department sends each unit its own)."""
-    from tasks import cards, report
+def draw_cards(m, computed, context: dict, short: list[dict], folder: Path) -> list[str]:
+    """`folder/<code>.pdf` for the units of `short` (the report context's short cards): the full scorecard of
+    tasks/cards.py drawn by tasks/scorecard.py, in the report's language (the department sends each unit its
+    own, in Vietnamese)."""
+    from tasks import cards
     from tasks.scorecard import write_card
     from tasks.text import inside
 
-    short = report.short_cards(m, index, computed, "vi", codes)
-    header = report.card_header(m, index, run, "vi")
     done = []
-    for unit in cards.unit_cards(m, computed, "vi", short):
+    for unit in cards.unit_cards(m, computed, context["lang"], short):
         path = inside(folder, unit["file_name"])
-        write_card(path, unit, header)
+        write_card(path, unit, context)
         done.append(str(path))
     return done
 
 
-def card_jobs(m, index: dict, computed, run: dict, folder: Path, shares: int) -> list:
-    """draw_cards over the units in `shares` parts (a part per child; a few more parts than children keep
-    both cores busy to the end)."""
+def card_jobs(m, computed, context: dict, folder: Path, shares: int) -> list:
+    """draw_cards over the report context's units in `shares` parts, a part per child."""
     from tasks.scorecard import register_fonts
 
     register_fonts()  # ReportLab and the fonts loaded once here, inherited by the children
     folder.mkdir(parents=True, exist_ok=True)
-    codes = list(computed.ranked["unit_code"])
-    size = max(1, math.ceil(len(codes) / max(shares, 1)))
-    return [functools.partial(draw_cards, m, index, computed, run, codes[lo:lo + size], folder)
-            for lo in range(0, len(codes), size)]
+    short = context["cards"]
+    size = max(1, math.ceil(len(short) / max(shares, 1)))
+    return [functools.partial(draw_cards, m, computed, context, short[lo:lo + size], folder)
+            for lo in range(0, len(short), size)]
 
 
 def _json_value(v):

@@ -437,16 +437,6 @@ def _view(m: Methodology, index: dict, computed, lang: str) -> _View:
     return _View(m, index, lang, ranked)
 
 
-def short_cards(m: Methodology, index: dict, computed, lang: str, codes=None) -> list[dict]:
-    """The short scorecards (build_context's `cards`) of the units `codes` (all when None), alone: what a
-    unit's full card starts from."""
-    v = _view(m, index, computed, lang)
-    if codes is not None:
-        v = _View(m, index, lang, v.ranked[v.ranked["unit_code"].isin(list(codes))])
-    crit = published_lost(computed, m.decimals)
-    return _short_cards(v, crit if codes is None else crit[crit["unit_code"].isin(list(codes))])
-
-
 def card_header(m: Methodology, index: dict, run: dict, lang: str) -> dict:
     """What every page of the report and of a unit's scorecard says of the publication: labels, province,
     year, level, version, date, draft and synthetic marks, the inputs' digest and the methodology."""

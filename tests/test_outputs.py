@@ -65,12 +65,12 @@ def test_scorecards_are_made_in_child_processes_and_their_errors_come_back(tmp_p
     import os
 
     jobs = [("a", 0.3), ("b", 0.0), ("c", 0.1)]
-    done = render.in_children(_pid_of, jobs, workers=2)
+    done = render.Children(_pid_of, jobs, workers=2, start=False).results()
     assert [name for name, _, _ in done] == ["a", "b", "c"]  # in the order of the jobs, not of finishing
     assert os.getpid() not in {pid for _, pid, _ in done} and len({pid for _, pid, _ in done}) == 3
     assert not any(enabled for _, _, enabled in done) and gc.isenabled()  # collector off only in the children
     with pytest.raises(render.ChildFailed, match=r"ValueError: cannot write units/x\.pdf"):
-        render.in_children(_broken, ["units/x.pdf", "units/y.pdf"], workers=1)
+        render.Children(_broken, ["units/x.pdf", "units/y.pdf"], workers=1).results()
 
 
 def _waits_for(path):
