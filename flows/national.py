@@ -39,6 +39,11 @@ def province_folders(inputs: Path) -> dict[str, list[Path]]:
     return found
 
 
+def _input_bytes(folders: list[Path]) -> int:
+    """The size of a province's input files: what its publications will cost, roughly."""
+    return sum(f.stat().st_size for folder in folders for f in Path(folder).rglob("*") if f.is_file())
+
+
 @flow(name="parindex-province")
 def province_run(province: str, folders: list[str], out: str, db: str | None = None,
                  unit_pdfs: bool = True, render_workers: int = 1) -> list[dict]:
@@ -91,9 +96,12 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
     if provinces:
         found = {p: f for p, f in found.items() if p in set(provinces)}
     out_dir = Path(out).resolve()
-    futures = [run_province.submit(p, [str(f) for f in folders], str(out_dir / p), db, unit_pdfs, render_workers)
-               for p, folders in found.items()]
-    done = [f.result() for f in futures]
+    # the largest provinces first, so that the workers finish together instead of one waiting on a late big
+    # one; the overview keeps the provinces' order
+    futures = {p: run_province.submit(p, [str(f) for f in found[p]], str(out_dir / p), db, unit_pdfs,
+                                      render_workers)
+               for p in sorted(found, key=lambda p: -_input_bytes(found[p]))}
+    done = [futures[p].result() for p in found]
     failed = [d for d in done if not d["ok"]]
     table = overview(done)
     out_dir.mkdir(parents=True, exist_ok=True)
