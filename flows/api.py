@@ -14,6 +14,7 @@ URL), so none of them starts one of its own.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import os
 import random
@@ -117,6 +118,12 @@ def _drain() -> None:
 
 _early: TemporaryServer | None = None
 
+#: set by the `parindex` console script (a process that ends with its command): after the warm-up, the
+#: objects of the imported modules are moved out of the garbage collector's sight (gc.freeze), which then no
+#: longer scans them at every full collection (1.35 s → 0.8 s of collections in a province's three indices).
+#: Not in a long-lived process (the tests', a worker's): what it froze would never be collected.
+freeze_after_warm = False
+
 
 @contextlib.contextmanager
 def started_early() -> Iterator[None]:
@@ -132,6 +139,13 @@ def started_early() -> Iterator[None]:
         server, _early = _early, None
         if server is not None:
             server.stop()
+
+
+def _warm(steps) -> None:
+    for step in steps:
+        step()
+    if freeze_after_warm:
+        gc.freeze()
 
 
 @contextlib.contextmanager
@@ -150,14 +164,12 @@ def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
     if get_current_settings().api.url:
         if early is not None:
             early.stop()
-        for step in warm:
-            step()
+        _warm(warm)
         yield None
         return
     server = early or TemporaryServer()
     try:
-        for step in warm:
-            step()
+        _warm(warm)
         server.wait_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             try:

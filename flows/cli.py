@@ -535,6 +535,9 @@ def _leave() -> None:
 def entry() -> None:
     """The `parindex` console script: main(), exiting with its status."""
     atexit.register(_leave)  # registered first, so it runs after every handler the command registers
+    from flows import api
+
+    api.freeze_after_warm = True  # this process ends with its command (flows.api.freeze_after_warm)
     _status.append(main())
     sys.exit(_status[0])
 

@@ -105,6 +105,9 @@ def test_on_postgresql_the_flow_run_records_carry_no_password(prefect_harness, d
     monkeypatch.delenv(store.PASSWORD_ENV, raising=False)  # main() sets it: undone after the test
     assert main(["run", "--inputs", str(mini), "--out", str(tmp_path / "pg"), "--db", db_url,
                  "--no-unit-pdfs"]) == 0
+    import gc
+
+    assert gc.get_freeze_count() == 0  # only the console script freezes its imports: this process lives on
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(limit=200)
     os.environ.pop(store.PASSWORD_ENV, None)
