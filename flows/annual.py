@@ -127,10 +127,11 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     while this one writes the tables and typesets the reports (1 inside a Dask worker, which already is one of
     several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
     m = bundle.methodology
-    background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run, changes)],
-                                      workers)
+    proforma = published_proforma(m, computed.ranked)  # units formed by the 2025 reorganisation, if any
+    background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run, changes,
+                                                         proforma)], workers)
     try:
-        _write_tables(staging, bundle, computed, run)
+        _write_tables(staging, bundle, computed, run, proforma)
         when = run.get("report_date", run["started_at"])
         for lang in ("vi", "en"):
             context = report.build_context(m, bundle.index, computed, run, lang, changes)
@@ -144,7 +145,8 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     background.results()
 
 
-def _write_tables(staging: Path, bundle, computed: compute.Computed, run: dict) -> None:
+def _write_tables(staging: Path, bundle, computed: compute.Computed, run: dict,
+                  proforma: pd.DataFrame | None) -> None:
     """results.csv, criteria.csv, results.json (and proforma.csv)."""
     m = bundle.methodology
     render.write_csv(computed.results, staging / "results.csv")
@@ -154,13 +156,12 @@ def _write_tables(staging: Path, bundle, computed: compute.Computed, run: dict) 
             "synthetic": bool(bundle.index.get("synthetic", False))}  # no run id or time: a pure function
     render.write_json(staging / "results.json", meta, {"results": computed.results,
                                                        "criteria": computed.criteria_published})
-    proforma = published_proforma(m, computed.ranked)
     if proforma is not None:  # units formed by the 2025 reorganisation, compared pro forma
         render.write_csv(proforma, staging / "proforma.csv")
 
 
 def _write_workbook(staging: Path, bundle, computed: compute.Computed, run: dict,
-                    changes: pd.DataFrame | None) -> str:
+                    changes: pd.DataFrame | None, proforma: pd.DataFrame | None) -> str:
     """results.xlsx: the appendix in Vietnamese first, then the machine-readable tables under their contract
     names (and the pro forma comparison, a rerun's changes)."""
     m = bundle.methodology
@@ -168,7 +169,6 @@ def _write_workbook(staging: Path, bundle, computed: compute.Computed, run: dict
     titles = appendix.appendix_titles(m, bundle.index, sheets_vi, run)
     sheets = {**sheets_vi, "results": computed.results,
               "criteria": computed.criteria_published, "dossiers": computed.rates.copy()}
-    proforma = published_proforma(m, computed.ranked)
     if proforma is not None:
         sheets["proforma"] = proforma
     if changes is not None:

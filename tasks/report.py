@@ -431,28 +431,14 @@ def _files_and_warnings(v: _View, computed, run: dict) -> tuple[list[dict], list
     return files, warnings
 
 
-def _view(m: Methodology, index: dict, computed, lang: str) -> _View:
-    ranked = computed.ranked.assign(unit_name=computed.ranked["unit_code"].map(
-        unit_labels(computed.ranked["unit_code"], computed.ranked["unit_name"])))
-    return _View(m, index, lang, ranked)
-
-
-def card_header(m: Methodology, index: dict, run: dict, lang: str) -> dict:
-    """What every page of the report and of a unit's scorecard says of the publication: labels, province,
-    year, level, version, date, draft and synthetic marks, the inputs' digest and the methodology."""
-    return {"lang": lang, "L": LABELS[lang], "province": index.get("province", ""), "year": str(m.year),
-            "level_name": LEVEL_NAMES.get(m.level, {}).get(lang, m.level), "version": str(run["version"]),
-            "date": format_date(run.get("report_date", run["started_at"]), lang),
-            "inputs_digest": run.get("inputs_sha256", ""), "methodology_id": m.id,
-            "synthetic": bool(index.get("synthetic")), "draft": bool(run.get("draft"))}
-
-
 def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
                   changes: pd.DataFrame | None = None) -> dict:
     """Everything the report template shows, formatted for `lang` ('vi' or 'en'); `changes` (a rerun's
     changes.csv) becomes the errata section at the top."""
-    v = _view(m, index, computed, lang)
-    L, fmt, ranked = v.L, v.fmt, v.ranked
+    ranked = computed.ranked.assign(unit_name=computed.ranked["unit_code"].map(
+        unit_labels(computed.ranked["unit_code"], computed.ranked["unit_name"])))
+    v = _View(m, index, lang, ranked)
+    L, fmt = v.L, v.fmt
     crit = published_lost(computed, m.decimals)
     groups = _groups(v)
     cards = _short_cards(v, crit)
@@ -461,14 +447,18 @@ def build_context(m: Methodology, index: dict, computed, run: dict, lang: str,
         g["cards"] = [by_code[row["unit_code"]] for row in g["rows"]]
     field_heads, field_rows = _field_table(v)
     files, warnings = _files_and_warnings(v, computed, run)
-    header = card_header(m, index, run, lang)
-    level = header["level_name"]
+    level = LEVEL_NAMES.get(m.level, {}).get(lang, m.level)
     return {
-        **header,
+        "lang": lang, "L": L,
         "title": (f"Chỉ số cải cách hành chính năm {m.year} của {level}" if lang == "vi" else
                   f"{m.year} PAR Index of {level}"),
-        "methodology_title": m.title.get(lang), "methodology_sha256": m.sha256, "basis": m.basis_in(lang),
-        "code_version": run["code_version"], "publication": publication_block(index.get("publication"), run, lang),
+        "methodology_title": m.title.get(lang), "province": index.get("province", ""),
+        "year": str(m.year), "level_name": level,
+        "version": str(run["version"]), "date": format_date(run.get("report_date", run["started_at"]), lang),
+        "inputs_digest": run.get("inputs_sha256", ""),
+        "methodology_id": m.id, "methodology_sha256": m.sha256, "basis": m.basis_in(lang),
+        "code_version": run["code_version"], "synthetic": bool(index.get("synthetic")),
+        "draft": bool(run.get("draft")), "publication": publication_block(index.get("publication"), run, lang),
         "provenance_line": L["provenance_line"].format(digest=run.get("inputs_sha256", "")[:16], methodology=m.id,
                                                        code=run["code_version"]),
         "method_note": L["method_note"].format(d=m.decimals, rank_on=L[f"rank_on_{m.rank_on}"]),
