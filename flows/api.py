@@ -9,6 +9,11 @@ server here, and the command meanwhile imports what its flow needs (Great Expect
 then it waits for the child's `/health`. The child is stopped when the command ends; tasks.reaper ends it if
 the command is killed. A single temporary server also serves a national run's Dask workers (they are told its
 URL), so none of them starts one of its own.
+
+Heartbeats: a flow run's heartbeat tells a server that the run's process is still alive. A temporary server
+lives and dies with its command, so the command's flows send none; a flow run inside another flow of the
+same process sends none either (`nested`: the parent's heartbeat speaks for the process). Each flow's end
+otherwise waits for its heartbeat thread's one-second sleep: about 0.5 s per publication of a national run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from pathlib import Path
 
 PORTS = range(8000, 9000)  # Prefect's own range for its temporary server
 PORT_IN_USE = 3  # uvicorn's exit status when the port was taken between our check and its bind
+#: set in the Dask workers of a national run whose API is the command's temporary server
+TEMPORARY_API = "PARINDEX_TEMPORARY_API"
 
 
 def _free_port() -> int:
@@ -171,7 +178,7 @@ def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
     try:
         _warm(warm)
         server.wait_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, "flows.heartbeat_frequency": None}):
             try:
                 yield server.api_url
             finally:
@@ -179,3 +186,18 @@ def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
     finally:
         if server is not early:
             server.stop()
+
+
+def nested() -> contextlib.AbstractContextManager:
+    """For flows called inside another flow of this process (the indices of a province's year, a rerun's
+    publication): no heartbeat of their own. Also the province flows of a national run's Dask workers when
+    the run's API is its temporary server (TEMPORARY_API)."""
+    from prefect.settings import temporary_settings
+
+    return temporary_settings(updates={"flows.heartbeat_frequency": None})
+
+
+def worker_flows() -> contextlib.AbstractContextManager:
+    """A national run's province flow in a Dask worker: without heartbeats when the API is the command's
+    temporary server; with them (its own process's liveness) for a configured server."""
+    return nested() if os.environ.get(TEMPORARY_API) == "1" else contextlib.nullcontext()

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger
 
 from flows.annual import annual_run
+from flows.api import nested
 
 TIME_ZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_CRON = "0 7 15 1 *"
@@ -44,7 +45,8 @@ def annual_year(inputs_root: str, out_root: str, db: str | None = None, year: in
     if not folders:
         raise FileNotFoundError(f"no input folders {Path(inputs_root) / str(year)}/<level>/index.yaml for {year}")
     get_run_logger().info(f"assessing {year}: {', '.join(f.name for f in folders)}")
-    return [annual_run(inputs=str(f), out=str(Path(out_root) / str(year) / f.name), db=db) for f in folders]
+    with nested():
+        return [annual_run(inputs=str(f), out=str(Path(out_root) / str(year) / f.name), db=db) for f in folders]
 
 
 def build_deployments(inputs_root: str, out_root: str, db: str | None = None, cron: str = DEFAULT_CRON,

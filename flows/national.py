@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.annual import annual_run
+from flows.api import TEMPORARY_API, nested, worker_flows
 from tasks import render
 from tasks.numbers import publish
 
@@ -51,8 +52,9 @@ def province_run(province: str, folders: list[str], out: str, db: str | None = N
     out_dir = Path(out)
     db = db or f"sqlite:///{(out_dir / 'parindex.sqlite').resolve()}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [annual_run(inputs=folder, out=str(out_dir / Path(folder).name), db=db, unit_pdfs=unit_pdfs,
-                       render_workers=render_workers) for folder in folders]
+    with nested():
+        return [annual_run(inputs=folder, out=str(out_dir / Path(folder).name), db=db, unit_pdfs=unit_pdfs,
+                           render_workers=render_workers) for folder in folders]
 
 
 @task(name="province", cache_policy=NO_CACHE)
@@ -62,7 +64,8 @@ def run_province(province: str, folders: list[str], out: str, db: str | None, un
     so that one province's bad inputs do not stop the other provinces."""
     started = time.perf_counter()
     try:
-        runs = province_run(province, folders, out, db, unit_pdfs, render_workers)
+        with worker_flows():
+            runs = province_run(province, folders, out, db, unit_pdfs, render_workers)
         return {"province": province, "ok": True, "runs": runs,
                 "seconds": round(time.perf_counter() - started, 3)}
     except Exception as exc:  # noqa: BLE001 — reported in the overview and the flow fails at the end
@@ -152,6 +155,6 @@ def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int =
 
     if scheduler:
         return DaskTaskRunner(address=scheduler)
-    env = {"PREFECT_API_URL": api_url} if api_url else {}
+    env = {"PREFECT_API_URL": api_url, TEMPORARY_API: "1"} if api_url else {}
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": None, "env": env})

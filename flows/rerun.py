@@ -19,6 +19,7 @@ from prefect.states import Failed
 
 from expectations.suites import validate_corrections
 from flows.annual import annual_run
+from flows.api import nested
 from tasks import compute, ingest, publishing, store
 from tasks.corrections import applied_corrections, apply_corrections
 from tasks.methodology import load_methodology
@@ -73,9 +74,10 @@ def _rerun(from_dir: str, corrections: str, out: str, db: str | None = None, aut
     work.mkdir(parents=True)
     try:
         applied = _corrected_inputs(work, src, manifest, corr_table, corr_path, author, out_dir)
-        return annual_run(inputs=str(work), out=str(out_dir), db=url, version=int(manifest["version"]) + 1,
-                          parent_run_id=manifest["run_id"], previous_publication=str(src),
-                          corrections_applied=applied, draft=draft, published_on=published_on)
+        with nested():
+            return annual_run(inputs=str(work), out=str(out_dir), db=url, version=int(manifest["version"]) + 1,
+                              parent_run_id=manifest["run_id"], previous_publication=str(src),
+                              corrections_applied=applied, draft=draft, published_on=published_on)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

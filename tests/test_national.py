@@ -223,12 +223,19 @@ def test_yearly_deployment_runs_in_vietnam_time(tmp_path):
 
 @pytest.mark.flow
 @pytest.mark.xdist_group("flow")
-def test_scheduled_flow_publishes_every_level_of_the_year(prefect_harness, mini, tmp_path):
+def test_scheduled_flow_publishes_every_level_of_the_year(prefect_harness, mini, tmp_path, monkeypatch):
+    from prefect.flow_engine import FlowRunEngine
+
     from flows.deploy import annual_year
 
+    beats = []  # the flows that sent a heartbeat: the scheduled flow does, its indices (same process) do not
+    emit = FlowRunEngine._emit_flow_run_heartbeat
+    monkeypatch.setattr(FlowRunEngine, "_emit_flow_run_heartbeat",
+                        lambda self, *a: (beats.append(self.flow.name), emit(self, *a))[1])
     shutil.copytree(mini, tmp_path / "in" / "2024" / "district")
     runs = annual_year(inputs_root=str(tmp_path / "in"), out_root=str(tmp_path / "out"), year=2024)
     assert [r["level"] for r in runs] == ["district"]
+    assert set(beats) == {"parindex-annual-year"}
     assert (tmp_path / "out" / "2024" / "district" / "report.vi.pdf").is_file()
     with pytest.raises(FileNotFoundError, match="2023"):
         annual_year(inputs_root=str(tmp_path / "in"), out_root=str(tmp_path / "out"), year=2023)
