@@ -12,6 +12,7 @@ and GX would spend minutes on a million junk rows.
 from __future__ import annotations
 
 import os
+import threading
 
 import pandas as pd
 
@@ -64,9 +65,16 @@ def flooded(masks: dict[str, pd.Series]) -> bool:
     return any(int(m.sum()) > PROBLEMS_PER_COLUMN for m in masks.values())
 
 
-class GxEngine:
-    """Words a table's rule failures with Great Expectations: one generated suite per table, in one ephemeral
-    context per validation."""
+def _columns(rules: list[RowRule]) -> list[str]:
+    """The columns a table's expectations read (tested columns and the bounds of pair rules), in order."""
+    cols = [c for r in rules for c in (r.reads, r.arg if r.kind in ("at_most", "equals") else None, r.only_if) if c]
+    return list(dict.fromkeys(cols))
+
+
+class _Gx:
+    """The ephemeral GX context of this process, made once: its pandas data source keeps one asset per table,
+    whose batch definition takes each validation's frame as a batch parameter. (A context per validation
+    re-serialised its whole configuration as YAML at every asset it added: a tenth of GX's time.)"""
 
     def __init__(self):
         gx = _gx()
@@ -76,7 +84,32 @@ class GxEngine:
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in the logs
         self.source = self.context.data_sources.add_pandas("parindex")
+        self.batches: dict[str, object] = {}
         self.suites = 0
+        self.lock = threading.Lock()  # one validation at a time in the shared context
+
+    def batch(self, table: str, frame: pd.DataFrame):
+        if table not in self.batches:
+            self.batches[table] = self.source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("all")
+        return self.batches[table].get_batch(batch_parameters={"dataframe": frame})
+
+
+_context: _Gx | None = None
+
+
+def _shared() -> _Gx:
+    global _context
+    if _context is None:
+        _context = _Gx()
+    return _context
+
+
+class GxEngine:
+    """Words a table's rule failures with Great Expectations: one generated suite per table, validated on the
+    columns its rules read, in the process's one ephemeral context."""
+
+    def __init__(self):
+        self.gx = _shared()
         self.found: list[Problem] = []  # every row this engine worded, for the flow's cache (gx_problems)
 
     def __call__(self, file: str, prepared: Prepared, masks: dict[str, pd.Series], col) -> None:
@@ -93,19 +126,25 @@ class GxEngine:
         """GX's failing rows of one table, worded by their rules. GX evaluates every rule on every row either
         way; when the declared rules fail on no row (`expect_failures` False: the usual, valid file) it is
         asked only whether each holds (BOOLEAN_ONLY: a third less work than listing rows), and asked again for
-        the rows if it finds a failure after all."""
-        self.suites += 1
+        the rows if it finds a failure after all. GX is given only the columns the rules read (it hashes and
+        copies what it is given); the problems are worded from the whole row."""
+        g = self.gx
         rules = prepared.rules
-        name = f"{rules[0].table}-{self.suites}"
         frame = prepared.frame.reset_index(drop=True)
-        frame = frame.assign(_pos=range(len(frame)))
-        suite = self.context.suites.add(self.gx.ExpectationSuite(
-            name=name, expectations=[expectation(self.gx.expectations, r, i) for i, r in enumerate(rules)]))
-        batch = self.source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all").get_batch(
-            batch_parameters={"dataframe": frame})
-        result = None if expect_failures else batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"})
-        if result is None or not result.success:
-            result = batch.validate(suite, result_format=ROWS)
+        tested = frame[_columns(rules)].assign(_pos=range(len(frame)))
+        with g.lock:
+            g.suites += 1
+            suite = g.context.suites.add(g.gx.ExpectationSuite(
+                name=f"{rules[0].table}-{g.suites}",
+                expectations=[expectation(g.gx.expectations, r, i) for i, r in enumerate(rules)]))
+            try:
+                batch = g.batch(rules[0].table, tested)
+                result = None if expect_failures else batch.validate(
+                    suite, result_format={"result_format": "BOOLEAN_ONLY"})
+                if result is None or not result.success:
+                    result = batch.validate(suite, result_format=ROWS)
+            finally:
+                g.context.suites.delete(suite.name)
         found: list[list[Problem]] = [[] for _ in rules]
         for res in result.results:
             rule = int(res.expectation_config.meta["rule"])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from expectations.suites import validate
 from tasks.compute import ValidationFailed, rank, score
 from tasks.methodology import load_methodology
-from tasks.rules import Context, all_rules, failing, prepare, problem_of
+from tasks.rules import Context, Prepared, all_rules, failing, prepare, problem_of
 from tests.conftest import MINI
 from tests.helpers import edit_csv, read_folder
 
@@ -60,6 +60,11 @@ def test_every_rule_kind_is_an_expectation_that_finds_the_same_rows(mini, tmp_pa
     assert GxEngine().problems(table.file, prepared, expect_failures=False) == by_rules
     assert {r.kind for r in prepared.rules} >= {"filled", "in_set", "matches", "at_least", "at_most", "equals",
                                                 "holds"}
+    # the process keeps one GX context, with one asset per table: each validation sees its own frame, never
+    # an earlier one's rows or results (the clean table after the broken one, then the broken one again)
+    clean = prepared.frame[~pd.concat([failing(r, prepared.frame) for r in prepared.rules], axis=1).any(axis=1)]
+    assert GxEngine().problems(table.file, Prepared(clean, prepared.rules), expect_failures=False) == []
+    assert GxEngine().problems(table.file, prepared) == by_rules
 
 
 @pytest.mark.parametrize(("file", "mutate", "row", "unit", "column", "vi"), [
