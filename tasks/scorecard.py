@@ -184,6 +184,7 @@ class Sheet:
         self.stroke(GRID, 0.5)
         cx = x
         lead = size * leading
+        pieces = []
         for w, cell, ls in zip(widths, cells, lines, strict=True):
             fill = cell.bg or bg
             if fill:
@@ -193,10 +194,35 @@ class Sheet:
             for line in ls:
                 if line:
                     ax = cx + pad_x if cell.align == "l" else cx + w - pad_x if cell.align == "r" else cx + w / 2
-                    self.text(ax, baseline, line, size, cell.bold, cell.ink, cell.align)
+                    pieces.append((ax, baseline, line, size, cell.bold, cell.ink, cell.align))
                 baseline -= lead
             cx += w
+        self.texts(pieces)
         self.y = top - height
+
+    def texts(self, pieces: list[tuple]) -> None:
+        """Pieces of text `(x, y, text, size, bold, ink, align)` as one PDF text object, drawn over what is on
+        the page (a table row's text over its cells): one object per row instead of one per piece, a third of
+        a card's drawing time."""
+        if not pieces:
+            return
+        t = self.cv.beginText()
+        font = ink = None
+        for x, y, s, size, bold, colour, align in pieces:
+            name = BOLD if bold else REGULAR
+            if font != (name, size):
+                t.setFont(name, size)
+                font = (name, size)
+            if ink != colour:
+                t.setFillColor(_c(colour))
+                ink = colour
+            if align != "l":
+                width = pdfmetrics.stringWidth(s, name, size)
+                x -= width if align == "r" else width / 2
+            t.setTextOrigin(x, y)
+            t.textLine(s)
+        self.cv.drawText(t)
+        self._fill = None  # the page's fill colour is now the last piece's
 
 
 def _title_block(s: Sheet, u: dict, ctx: dict) -> None:
