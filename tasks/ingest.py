@@ -12,6 +12,7 @@ import csv
 import io
 import re
 import shutil
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +250,9 @@ def read_table(path: Path, name: str) -> Table:
             header = _xlsx_header(path)
             df = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
         else:
-            text = decode_text(path)
+            # NFC over the whole text at once (one C call): separators, quotes and line ends are starters that
+            # never compose, so this is exactly NFC of every cell
+            text = unicodedata.normalize("NFC", decode_text(path))
             separator = sniff_separator(text)
             header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=separator), [])
             df = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
@@ -277,7 +280,8 @@ def read_table(path: Path, name: str) -> Table:
             df[col] = ""
     df = df.fillna("")
     for col in df.columns:
-        df[col] = df[col].map(nfc) if df[col].dtype == object or str(df[col].dtype) == "str" else df[col]
+        if df[col].dtype == object or str(df[col].dtype) == "str":
+            df[col] = df[col].map(nfc) if text is None else df[col].str.strip()  # a CSV's text is NFC already
     if separator != ",":
         for col in _numeric_columns(name, df.columns):
             df[col] = df[col].str.replace(DECIMAL_COMMA, r"\1.\2", regex=True)

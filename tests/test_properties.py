@@ -82,3 +82,36 @@ def test_totals_add_up_and_stay_in_range(units_points, deduction_values):
         fields = sum(out.loc[u, f"{f.code}_points"] for f in MINI_M.fields)
         sources = sum(out.loc[u, f"{s}_points"] for s in ("appraisal", "survey", "dossier"))
         assert math.isclose(fields, sources, abs_tol=1e-6) and math.isclose(fields, gross, abs_tol=1e-6)
+
+
+# Vietnamese letters, decomposed or not, combining marks alone, and what a CSV cell holds around them
+_cell_chars = st.sampled_from(list("aAeEoOuUyYdD ,;\t\"'.-0123456789đĐ") + ["\u0301", "\u0300", "\u0323", "\u0309",
+                                                                          "\u0303", "\u0302", "\u0306", "\u031b",
+                                                                          "ệ", "Ỷ", "ư", "\u00a0"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.text(_cell_chars, max_size=8), min_size=4, max_size=4), min_size=1, max_size=6),
+       st.sampled_from([",", ";", "\t"]), st.booleans())
+def test_a_csv_read_is_every_cell_nfc_and_trimmed(rows, sep, decompose):
+    """read_table normalises a CSV's whole text at once: the cells are exactly those of per-cell NFC and trim,
+    whatever the separator, quoting or combining marks at a cell's edge."""
+    import csv
+    import io
+    import tempfile
+    import unicodedata
+    from pathlib import Path
+
+    from tasks.ingest import read_table
+
+    head = ["unit_code", "unit_name", "level", "group"]
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=sep, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows([head, *rows])
+    text = unicodedata.normalize("NFD", buf.getvalue()) if decompose else buf.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "units.csv"
+        path.write_text(text, encoding="utf-8")
+        got = read_table(path, "units").frame[head].values.tolist()
+    cells = [[unicodedata.normalize("NFC", c).strip() for c in row] for row in csv.reader(
+        io.StringIO(text), delimiter=sep)][1:]
+    assert got == cells
