@@ -123,9 +123,11 @@ def _inputs_digest(files) -> str:
 @task(name="render outputs", cache_policy=NO_CACHE)
 def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
                    changes: pd.DataFrame | None = None, workers: int = 2, unit_pdfs: bool = True) -> None:
-    """Every published file. `workers`: child processes drawing the unit scorecards and writing the workbook
-    while this one writes the tables and typesets the reports (1 inside a Dask worker, which already is one of
-    several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
+    """Every published file. `workers`: child processes drawing the unit scorecards, writing the workbook and
+    typesetting the reports while this one writes the tables, the contexts and the HTML (1 inside a Dask
+    worker, which already is one of several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards
+    stay in the report). Typst runs in a child because its memo cache keeps the layouts of the process's last
+    ten documents (~125 MB each for 207 units): a national worker held a gigabyte of them."""
     m = bundle.methodology
     proforma = published_proforma(m, computed.ranked)  # units formed by the 2025 reorganisation, if any
     background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run, changes,
@@ -137,8 +139,9 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
             context = report.build_context(m, bundle.index, computed, run, lang, changes)
             if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
                 background.add(render.card_jobs(m, computed, context, staging / "units", shares=workers))
+            background.add([functools.partial(render.pdf, "report.typ", context, staging / f"report.{lang}.pdf",
+                                              when=when)])
             (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
-            render.pdf("report.typ", context, staging / f"report.{lang}.pdf", when=when)
     except BaseException:
         background.cancel()
         raise

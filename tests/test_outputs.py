@@ -158,3 +158,44 @@ def test_every_output_the_manifest_hashes_is_published_and_one_a_later_version_l
     assert (out / "results.csv").read_text(encoding="utf-8") == "b" and not (out / "sensitivity.csv").exists()
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "inputs", "manifest.json", "notes.txt", "results.csv"]  # the department's own file is left alone
+
+
+def _typeset_in(pids_file):
+    """tasks.typeset's typst.compile, recording the process that runs it."""
+    import os
+
+    from tasks import typeset
+
+    compile_ = typeset.typst.compile
+
+    def recording(*args, **kwargs):
+        with open(pids_file, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return compile_(*args, **kwargs)
+    return recording
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_the_reports_are_typeset_in_children_so_typsts_memo_leaves_with_them(mini, tmp_path, monkeypatch, workers):
+    """Typst keeps the layouts of a process's last ten documents (~125 MB each for 207 units): a national
+    worker typesetting report after report held a gigabyte. render_outputs typesets each report in a child
+    (started at once, or when the parent waits in a Dask worker), so none of that stays in this process."""
+    import os
+
+    from flows.annual import render_outputs
+    from tasks import typeset
+
+    if not hasattr(os, "fork"):
+        pytest.skip("without fork the reports are typeset in the process itself")
+    pids = tmp_path / "pids.txt"
+    monkeypatch.setattr(typeset.typst, "compile", _typeset_in(pids))
+    bundle = read_folder(mini, tmp_path / "run")
+    computed = compute_folder(mini, tmp_path / "run2")
+    run = {"run_id": "r", "version": 1, "code_version": "t", "started_at": datetime(2025, 4, 12, tzinfo=UTC),
+           "files": bundle.files, "inputs_sha256": "0" * 64, "methodology_sha256": "0" * 64, "draft": False}
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    render_outputs.fn(staging, bundle, computed, run, workers=workers, unit_pdfs=False)
+    typesetters = pids.read_text().split()
+    assert len(typesetters) == 2 and str(os.getpid()) not in typesetters  # vi and en, each in a child
+    assert (staging / "report.vi.pdf").read_bytes().startswith(b"%PDF") and (staging / "report.en.pdf").is_file()
