@@ -126,8 +126,9 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     """Every published file. `workers`: child processes drawing the unit scorecards, writing the workbook and
     typesetting the reports while this one writes the tables, the contexts and the HTML (1 inside a Dask
     worker, which already is one of several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards
-    stay in the report). Typst runs in a child because its memo cache keeps the layouts of the process's last
-    ten documents (~125 MB each for 207 units): a national worker held a gigabyte of them."""
+    stay in the report). Typst runs in a new interpreter (tasks.typeset, `fresh`) because its memo cache keeps
+    the layouts of the process's last ten documents (~125 MB each for 207 units): a national worker held a
+    gigabyte of them."""
     m = bundle.methodology
     proforma = published_proforma(m, computed.ranked)  # units formed by the 2025 reorganisation, if any
     background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run, changes,
@@ -140,12 +141,12 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
             if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
                 background.add(render.card_jobs(m, computed, context, staging / "units", shares=workers))
             background.add([functools.partial(render.pdf, "report.typ", context, staging / f"report.{lang}.pdf",
-                                              when=when)])
+                                              when=when, fresh=True)])
             (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
-    except BaseException:
+        background.results()
+    except BaseException:  # this process failed or was interrupted: no child outlives it
         background.cancel()
         raise
-    background.results()
 
 
 def _write_tables(staging: Path, bundle, computed: compute.Computed, run: dict,

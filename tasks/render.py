@@ -57,10 +57,11 @@ def warm() -> None:
     register_fonts()
 
 
-def pdf(template: str, context: dict, pdf_path: Path, when=None) -> Path:
+def pdf(template: str, context: dict, pdf_path: Path, when=None, fresh: bool = False) -> Path:
     """A PDF typeset by Typst from the same view-model the HTML shows (tasks.typeset); `when`, the document's
-    date (the announcement date), is its creation date, so the bytes depend on the data only."""
-    return typeset(template, context, pdf_path, when=when)
+    date (the announcement date), is its creation date, so the bytes depend on the data only. `fresh`: in a
+    new interpreter (tasks.typeset: what Typst keeps in memory leaves with it)."""
+    return typeset(template, context, pdf_path, when=when, fresh=fresh)
 
 
 #: children yield to the parent, whose part (the reports) is the longest path through the rendering

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -46,15 +49,44 @@ def timestamp_of(when) -> int:
     return 0
 
 
-def typeset(template: str, context: dict, pdf_path: Path, when=None) -> Path:
-    """templates/`template` (a .typ file) with `context` as its data, written to `pdf_path`."""
+def typeset(template: str, context: dict, pdf_path: Path, when=None, fresh: bool = False) -> Path:
+    """templates/`template` (a .typ file) with `context` as its data, written to `pdf_path`. `fresh`: in a new
+    interpreter (`python -m tasks.typeset`), for a process that typesets report after report: Typst's memo
+    cache keeps the layouts of a process's last ten documents (~125 MB each for 207 units) and leaves with
+    that interpreter. A new interpreter, never a fork: Typst run in a process forked after Typst had run in
+    its parent waits forever for worker threads the fork does not have."""
     data = json.dumps(context, ensure_ascii=False, default=_plain, allow_nan=False)
+    pdf_path = Path(pdf_path)
+    if fresh:
+        return _in_new_interpreter(template, data, pdf_path, timestamp_of(when))
+    pdf_path.write_bytes(_compile(template, data, timestamp_of(when)))
+    return pdf_path
+
+
+def _compile(template: str, data: str, timestamp: int) -> bytes:
     try:
-        pdf = typst.compile(str(TEMPLATES / template), root=str(TEMPLATES), font_paths=[str(FONTS)],
-                            ignore_system_fonts=True, sys_inputs={"data": data}, timestamp=timestamp_of(when),
-                            pdf_tags=False)
+        return typst.compile(str(TEMPLATES / template), root=str(TEMPLATES), font_paths=[str(FONTS)],
+                             ignore_system_fonts=True, sys_inputs={"data": data}, timestamp=timestamp,
+                             pdf_tags=False)
     except Exception as exc:  # typst.TypstError: name the template, keep Typst's own diagnostic
         raise TypesetError(f"{template}: {getattr(exc, 'diagnostic', None) or exc}") from exc
-    pdf_path = Path(pdf_path)
-    pdf_path.write_bytes(pdf)
+
+
+def _in_new_interpreter(template: str, data: str, pdf_path: Path, timestamp: int) -> Path:
+    root = str(Path(__file__).resolve().parent.parent)  # where `tasks` is, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-m", "tasks.typeset", template, str(pdf_path), str(timestamp)],
+                          input=data.encode("utf-8"), capture_output=True, env=env)
+    if done.returncode:
+        raise TypesetError(done.stderr.decode("utf-8", "replace").strip() or
+                           f"{template}: the typesetting process ended with status {done.returncode}")
     return pdf_path
+
+
+if __name__ == "__main__":  # python -m tasks.typeset TEMPLATE PDF TIMESTAMP < data (typeset(fresh=True))
+    _template, _pdf, _timestamp = sys.argv[1:4]
+    try:
+        Path(_pdf).write_bytes(_compile(_template, sys.stdin.buffer.read().decode("utf-8"), int(_timestamp)))
+    except TypesetError as _exc:
+        sys.stderr.write(f"{_exc}\n")
+        sys.exit(1)
