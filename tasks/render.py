@@ -100,7 +100,7 @@ class Children:
     def __init__(self, fn, jobs: list, workers: int, start: bool = True):
         self.fn, self.workers, self.start = fn, max(workers, 1), start
         self.results_: list = []
-        self.failures: list[str] = []
+        self.failures: list[tuple[int, str]] = []  # (job index, traceback)
         self.pending: list[tuple[int, object]] = []
         self.running: dict[int, tuple[int, int]] = {}  # read end of the pipe -> (job index, child pid)
         self.add(jobs)
@@ -141,7 +141,7 @@ class Children:
         if ok:
             self.results_[index] = value
         else:
-            self.failures.append(value)
+            self.failures.append((index, value))
 
     def results(self) -> list:
         """The results in the order of the jobs. Raises ChildFailed with the child's traceback when a job
@@ -151,8 +151,8 @@ class Children:
             ready, _, _ = select.select(list(self.running), [], [])
             for fd in ready:
                 self._collect(fd)
-        if self.failures:
-            raise ChildFailed(self.failures[0])
+        if self.failures:  # the first failed job in the jobs' order, whichever child ended first
+            raise ChildFailed(min(self.failures)[1])
         return self.results_
 
     def cancel(self) -> None:
