@@ -178,7 +178,7 @@ def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
     try:
         _warm(warm)
         server.wait_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url, "flows.heartbeat_frequency": None}):
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, **NO_HEARTBEATS}):
             try:
                 yield server.api_url
             finally:
@@ -198,14 +198,14 @@ def nested() -> contextlib.AbstractContextManager:
     current = prefect.context.get_settings_context()
     if current.settings.flows.heartbeat_frequency is None:
         return contextlib.nullcontext()
-    made = _quiet.get(id(current.settings))
-    if made is None or made[0] is not current.settings:
-        made = (current.settings, current.settings.copy_with_update(updates={"flows.heartbeat_frequency": None}))
-        _quiet[id(current.settings)] = made
-    return prefect.context.SettingsContext(profile=current.profile, settings=made[1])
+    if id(current.settings) not in _quiet:
+        _quiet[id(current.settings)] = (current.settings, current.settings.copy_with_update(updates=NO_HEARTBEATS))
+    return prefect.context.SettingsContext(profile=current.profile, settings=_quiet[id(current.settings)][1])
 
 
-#: settings object (kept, so that its id is not reused) -> the same settings without heartbeats
+#: the settings a flow without heartbeats runs under
+NO_HEARTBEATS = {"flows.heartbeat_frequency": None}
+#: id of a settings object -> (that object, kept so that its id is never reused; the same without heartbeats)
 _quiet: dict[int, tuple[object, object]] = {}
 
 
