@@ -3,6 +3,7 @@ then a broken folder → exit 2, errors named, the earlier publication untouched
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows import api
 from tests.conftest import REPO
 from tests.helpers import edit_csv
 from tests.regen_golden import GOLDEN
@@ -52,6 +54,52 @@ def test_help_does_not_import_the_heavy_stack():
             "print(any(m in sys.modules for m in ('prefect', 'great_expectations', 'typst', 'pandas')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
+
+
+TEMPORARY_SERVER_CHECK = """
+import json, os, sys
+from flows import api
+from prefect import flow, get_run_logger, task
+
+@task
+def one():
+    return 1
+
+@flow(name="parindex-temporary-server-check")
+def check():
+    get_run_logger().info("recorded")
+    return one()
+
+with api.prefect_api() as url:
+    state = check(return_state=True)
+    api._drain()
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+    print(json.dumps({"url": url, "state": run.state.name, "logs": [log.message for log in logs]}))
+os.environ["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"] = "true"  # an office that wants them
+launched = {}
+popen = api.subprocess.Popen
+api.subprocess.Popen = lambda *args, env, **kw: launched.update(env) or popen(*args, env=env, **kw)
+api.TemporaryServer().stop()
+print(json.dumps({k: launched.get(k) for k in api.QUIET_SERVER}))
+"""
+
+
+def test_a_temporary_server_records_flow_runs_and_logs_but_does_without_what_nobody_reads():
+    """The command's temporary server (flows/api.py) keeps flow runs, their states and logs; it does not
+    record task runs or the event feed, evaluate automations or send telemetry — unless the environment
+    says otherwise."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_LOGGING_LEVEL": "INFO"}
+    out = subprocess.run([sys.executable, "-c", TEMPORARY_SERVER_CHECK], capture_output=True, text=True,
+                         cwd=REPO, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    ran, launched = (json.loads(line) for line in out.stdout.strip().splitlines()[-2:])
+    assert ran["url"].startswith("http://127.0.0.1:") and ran["state"] == "Completed"
+    assert "recorded" in ran["logs"]
+    assert launched == {**api.QUIET_SERVER, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "true"}
 
 
 def test_run_writes_every_contract_output(published):
