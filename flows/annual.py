@@ -130,6 +130,7 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
     the layouts of the process's last ten documents (~125 MB each for 207 units): a national worker held a
     gigabyte of them."""
     m = bundle.methodology
+    render.warm()  # loaded here once, not in each child (a national worker renders publication after publication)
     proforma = published_proforma(m, computed.ranked)  # units formed by the 2025 reorganisation, if any
     background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run, changes,
                                                          proforma)], workers)

@@ -48,9 +48,12 @@ def render_html(context: dict, template: str = "report.html.jinja") -> str:
 
 def warm() -> None:
     """What the first rendering of a process would load — the compiled HTML template, the workbook writer,
-    the scorecards' drawing library and fonts — loaded ahead (flows.cli, while Prefect's server boots)."""
+    the scorecards' drawing library and fonts — loaded ahead (flows.cli, while Prefect's server boots), and
+    before each rendering forks its children (flows.annual.render_outputs): what a child imports leaves with
+    it, so a national worker's children imported the workbook writer again for every publication."""
     import xlsxwriter  # noqa: F401
 
+    import tasks.cards  # noqa: F401
     from tasks.scorecard import register_fonts
 
     _jinja_env().get_template("report.html.jinja")
