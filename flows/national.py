@@ -158,7 +158,9 @@ def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int =
         return DaskTaskRunner(address=scheduler)
     # Dask's statistical profiler samples every worker's stack every 10 ms for its dashboard, which a local
     # cluster does not have: ~0.3 CPU-s per publication. The nannies hand this setting to their workers.
-    dask.config.set({"distributed.worker.profile.enabled": False})
+    # Each worker is handed one province at a time (saturation 1.0, not Dask's 1.1, which queues a second on a
+    # single-threaded worker): the others wait at the scheduler in the submitted order, largest first.
+    dask.config.set({"distributed.worker.profile.enabled": False, "distributed.scheduler.worker-saturation": 1.0})
     env = {"PREFECT_API_URL": api_url, TEMPORARY_API: "1"} if api_url else {}
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": None, "env": env})
