@@ -123,30 +123,33 @@ def _inputs_digest(files) -> str:
 @task(name="render outputs", cache_policy=NO_CACHE)
 def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
                    changes: pd.DataFrame | None = None, workers: int = 2, unit_pdfs: bool = True) -> None:
-    """Every published file. `workers`: child processes drawing the unit scorecards, writing the workbook and
-    typesetting the reports while this one writes the tables, the contexts and the HTML (1 inside a Dask
-    worker, which already is one of several); `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards
-    stay in the report). Typst runs in a new interpreter (tasks.typeset, `fresh`) because its memo cache keeps
-    the layouts of the process's last ten documents (~125 MB each for 207 units): a national worker held a
-    gigabyte of them."""
+    """Every published file. `workers`: child processes drawing the unit scorecards and writing the workbook
+    while this one writes the tables, the contexts and the HTML, and as many report PDFs typeset at once, each
+    by a new interpreter (render.Reports: Typst's memo cache leaves with it); with 1 (inside a Dask worker,
+    which already is one of several) the scorecards and the workbook are made here and one report is
+    typeset at a time. `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
     m = bundle.methodology
     render.warm()  # loaded here once, not in each child (a national worker renders publication after publication)
     proforma = published_proforma(m, computed.ranked)  # units formed by the 2025 reorganisation, if any
-    background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run, changes,
-                                                         proforma)], workers)
+    reports = render.Reports(workers)
+    background = None
     try:
+        background = render.in_background([functools.partial(_write_workbook, staging, bundle, computed, run,
+                                                             changes, proforma)], workers)
         _write_tables(staging, bundle, computed, run, proforma)
         when = run.get("report_date", run["started_at"])
         for lang in ("vi", "en"):
             context = report.build_context(m, bundle.index, computed, run, lang, changes)
+            reports.add("report.typ", context, staging / f"report.{lang}.pdf", when=when)
             if lang == "vi" and unit_pdfs:  # a scorecard per unit, in Vietnamese, for the department to send
                 background.add(render.card_jobs(m, computed, context, staging / "units", shares=workers))
-            background.add([functools.partial(render.pdf, "report.typ", context, staging / f"report.{lang}.pdf",
-                                              when=when, fresh=True)])
             (staging / f"report.{lang}.html").write_text(render.render_html(context), encoding="utf-8")
         background.results()
-    except BaseException:  # this process failed or was interrupted: no child outlives it
-        background.cancel()
+        reports.results()
+    except BaseException:  # this process failed or was interrupted: no child or typesetter outlives it
+        if background is not None:
+            background.cancel()
+        reports.cancel()
         raise
 
 

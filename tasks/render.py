@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from tasks.resources import TEMPLATES
-from tasks.typeset import typeset
+from tasks.typeset import Process, typeset
 
 #: a text cell starting with one of these is a formula to a spreadsheet (CSV injection): written with a `'`
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -60,11 +60,49 @@ def warm() -> None:
     register_fonts()
 
 
-def pdf(template: str, context: dict, pdf_path: Path, when=None, fresh: bool = False) -> Path:
-    """A PDF typeset by Typst from the same view-model the HTML shows (tasks.typeset); `when`, the document's
-    date (the announcement date), is its creation date, so the bytes depend on the data only. `fresh`: in a
-    new interpreter (tasks.typeset: what Typst keeps in memory leaves with it)."""
-    return typeset(template, context, pdf_path, when=when, fresh=fresh)
+def pdf(template: str, context: dict, pdf_path: Path, when=None) -> Path:
+    """A PDF typeset by Typst from the same view-model the HTML shows (tasks.typeset), in this process; `when`,
+    the document's date (the announcement date), is its creation date, so the bytes depend on the data only."""
+    return typeset(template, context, pdf_path, when=when)
+
+
+class Reports:
+    """Report PDFs typeset while this process goes on, each by a new interpreter (tasks.typeset.Process), at
+    most `workers` at once (one in a national run's Dask worker: the other workers keep the cores busy, and
+    each interpreter holds a report's layout); `results()` waits for them and raises the first failure in the
+    order they were added."""
+
+    def __init__(self, workers: int):
+        self.workers = max(workers, 1)
+        self.queued: list[tuple] = []
+        self.started: list[Process] = []
+
+    def add(self, template: str, context: dict, pdf_path: Path, when=None) -> None:
+        self.queued.append((template, context, pdf_path, when))
+        self._start()
+
+    def _start(self) -> None:
+        while self.queued and sum(not p.done() for p in self.started) < self.workers:
+            self.started.append(Process(*self.queued.pop(0)))
+
+    def results(self) -> list[Path]:
+        while self.queued:
+            next(p for p in self.started if not p.done()).process.wait()
+            self._start()
+        done, failed = [], None
+        for p in self.started:
+            try:
+                done.append(p.wait())
+            except Exception as exc:  # noqa: BLE001 — every process is waited for; the first failure is raised
+                failed = failed or exc
+        if failed:
+            raise failed
+        return done
+
+    def cancel(self) -> None:
+        self.queued = []
+        for p in self.started:
+            p.kill()
 
 
 #: children yield to the parent, whose part (the reports) is the longest path through the rendering
@@ -173,12 +211,30 @@ def _call(job):
     return job()
 
 
-def in_background(jobs: list, workers: int) -> Children:
+class Inline:
+    """The jobs run in this process as they are given (the interface of Children): with one render worker, a
+    national run's Dask worker, whose siblings already keep the cores busy, a fork would only copy the
+    worker's page tables (~50 ms for 600 MB) for a child that runs while the parent waits anyway."""
+
+    def __init__(self, jobs: list):
+        self.results_: list = []
+        self.add(jobs)
+
+    def add(self, jobs: list) -> None:
+        self.results_ += [job() for job in jobs]
+
+    def results(self) -> list:
+        return self.results_
+
+    def cancel(self) -> None:
+        pass
+
+
+def in_background(jobs: list, workers: int) -> Children | Inline:
     """Each job (a function of no arguments) in a forked child, started now (and those `add`ed later); the
     parent goes on with its own part of the rendering and then waits (`.results()`). With one worker (a Dask
-    worker of a national run, whose siblings already keep the cores busy) the child starts when the parent
-    waits: one process drawing at a time, and no second copy of the worker's memory meanwhile."""
-    return Children(_call, jobs, workers, start=workers > 1)
+    worker of a national run) the jobs run in this process, one after the other (`Inline`)."""
+    return Children(_call, jobs, workers) if workers > 1 else Inline(jobs)
 
 
 def draw_cards(m, computed, context: dict, short: list[dict], folder: Path) -> list[str]:

@@ -68,3 +68,39 @@ def test_numpy_and_dates_in_the_view_model_are_plain_json(tmp_path):
     assert typeset._plain(np.int64(3)) == 3 and typeset._plain(float("nan")) is None
     with pytest.raises(TypeError):
         typeset._plain(object())
+
+
+def test_reports_are_typeset_by_new_interpreters_at_most_workers_at_once(context, tmp_path, monkeypatch):
+    """render.Reports (what render_outputs uses): each report by `python -m tasks.typeset`, started from this
+    process while it goes on, the same bytes as typeset here; a refused report raises Typst's diagnostic
+    naming the template after every other report was waited for; a cancelled one leaves no process and no
+    data file behind."""
+    import glob
+    import tempfile
+    from datetime import datetime
+
+    from tasks import render
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the data files, where the test can see them
+    when = datetime(2026, 4, 10)
+    one = render.Reports(workers=1)
+    for name in ("a", "b", "c"):
+        one.add("report.typ", context, tmp_path / f"{name}.pdf", when=when)
+        assert sum(not p.done() for p in one.started) <= 1  # one interpreter at a time
+    assert [p.name for p in one.results()] == ["a.pdf", "b.pdf", "c.pdf"]
+    here = typeset.typeset("report.typ", context, tmp_path / "here.pdf", when=when).read_bytes()
+    assert all((tmp_path / f"{n}.pdf").read_bytes() == here for n in "abc")
+    assert not glob.glob(str(tmp_path / "parindex-typeset-*"))  # the data files are gone
+
+    broken = render.Reports(workers=2)
+    broken.add("report.typ", {"L": {}}, tmp_path / "x.pdf")
+    broken.add("report.typ", context, tmp_path / "y.pdf", when=when)
+    with pytest.raises(typeset.TypesetError, match=r"report\.typ"):
+        broken.results()
+    assert (tmp_path / "y.pdf").read_bytes() == here and not (tmp_path / "x.pdf").exists()
+
+    cancelled = render.Reports(workers=2)
+    cancelled.add("report.typ", context, tmp_path / "z.pdf", when=when)
+    process = cancelled.started[0].process
+    cancelled.cancel()
+    assert process.poll() is not None and not glob.glob(str(tmp_path / "parindex-typeset-*"))
