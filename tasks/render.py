@@ -86,8 +86,11 @@ class Reports:
             self.started.append(Process(*self.queued.pop(0)))
 
     def results(self) -> list[Path]:
+        self._start()  # those that ended since the last add make room for the queued ones
         while self.queued:
-            next(p for p in self.started if not p.done()).process.wait()
+            running = [p for p in self.started if not p.done()]
+            if running:
+                running[0].process.wait()
             self._start()
         done, failed = [], None
         for p in self.started:

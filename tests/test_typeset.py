@@ -87,6 +87,7 @@ def test_reports_are_typeset_by_new_interpreters_at_most_workers_at_once(context
     for name in ("a", "b", "c"):
         one.add("report.typ", context, tmp_path / f"{name}.pdf", when=when)
         assert sum(not p.done() for p in one.started) <= 1  # one interpreter at a time
+    one.started[0].process.wait()  # the first ended while the others were queued: none is running now
     assert [p.name for p in one.results()] == ["a.pdf", "b.pdf", "c.pdf"]
     here = typeset.typeset("report.typ", context, tmp_path / "here.pdf", when=when).read_bytes()
     assert all((tmp_path / f"{n}.pdf").read_bytes() == here for n in "abc")
