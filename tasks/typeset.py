@@ -86,15 +86,21 @@ class Process:
 
     def __init__(self, template: str, context: dict, pdf_path: Path, when=None):
         self.template, self.pdf_path = template, Path(pdf_path)
+        data = _json(context)  # refused here (TypeError) before any file or process exists
         fd, self.data_path = tempfile.mkstemp(prefix="parindex-typeset-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(_json(context))
         self.errors = tempfile.TemporaryFile()
-        root = str(Path(__file__).resolve().parent.parent)  # where `tasks` is, installed or not
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tasks.typeset", template, str(self.pdf_path), str(timestamp_of(when)),
-             self.data_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.errors, env=env)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+            root = str(Path(__file__).resolve().parent.parent)  # where `tasks` is, installed or not
+            env = {**os.environ,
+                   "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tasks.typeset", template, str(self.pdf_path), str(timestamp_of(when)),
+                 self.data_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.errors, env=env)
+        except BaseException:
+            self._clean()
+            raise
 
     def done(self) -> bool:
         return self.process.poll() is not None
