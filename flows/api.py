@@ -77,7 +77,8 @@ class TemporaryServer:
         spec = importlib.util.find_spec("prefect")  # where Prefect is installed; finding does not import it
         site = Path(next(iter(spec.submodule_search_locations))).parent
         env = {**QUIET_SERVER, **os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-               "PREFECT__SERVER_FINAL": "1"}
+               "PREFECT__SERVER_FINAL": "1",
+               "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false"}  # no browser reaches it; clients skip tokens (NO_CSRF)
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(site), "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
@@ -189,7 +190,7 @@ def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
     try:
         _warm(warm)
         server.wait_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url, **NO_HEARTBEATS}):
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, **NO_HEARTBEATS, **NO_CSRF}):
             try:
                 yield server.api_url
             finally:
@@ -216,6 +217,9 @@ def nested() -> contextlib.AbstractContextManager:
 
 #: the settings a flow without heartbeats runs under
 NO_HEARTBEATS = {"flows.heartbeat_frequency": None}
+#: the command's clients of its temporary server, which runs with Prefect's default of no CSRF protection: a
+#: client then fetches no CSRF token, one round trip fewer each time one is made (every sub-flow's start)
+NO_CSRF = {"client.csrf_support_enabled": False}
 #: id of a settings object -> (that object, kept so that its id is never reused; the same without heartbeats)
 _quiet: dict[int, tuple[object, object]] = {}
 

@@ -70,6 +70,14 @@ def check():
     get_run_logger().info("recorded")
     return one()
 
+import httpx
+asked = []
+send = httpx.AsyncClient.send
+async def recording(self, request, **kw):
+    asked.append(request.url.path)
+    return await send(self, request, **kw)
+httpx.AsyncClient.send = recording
+
 with api.prefect_api() as url:
     state = check(return_state=True)
     api._drain()
@@ -78,13 +86,14 @@ with api.prefect_api() as url:
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
-    print(json.dumps({"url": url, "state": run.state.name, "logs": [log.message for log in logs]}))
+    print(json.dumps({"url": url, "state": run.state.name, "logs": [log.message for log in logs],
+                      "csrf": [p for p in asked if "csrf" in p], "asked": len(asked)}))
 os.environ["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"] = "true"  # an office that wants them
 launched = {}
 popen = api.subprocess.Popen
 api.subprocess.Popen = lambda *args, env, **kw: launched.update(env) or popen(*args, env=env, **kw)
 api.TemporaryServer().stop()
-print(json.dumps({k: launched.get(k) for k in api.QUIET_SERVER}))
+print(json.dumps({k: launched.get(k) for k in [*api.QUIET_SERVER, "PREFECT_SERVER_CSRF_PROTECTION_ENABLED"]}))
 """
 
 
@@ -99,7 +108,9 @@ def test_a_temporary_server_records_flow_runs_and_logs_but_does_without_what_nob
     ran, launched = (json.loads(line) for line in out.stdout.strip().splitlines()[-2:])
     assert ran["url"].startswith("http://127.0.0.1:") and ran["state"] == "Completed"
     assert "recorded" in ran["logs"]
-    assert launched == {**api.QUIET_SERVER, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "true"}
+    assert ran["asked"] and not ran["csrf"]  # its clients fetch no CSRF token (api.NO_CSRF)
+    assert launched == {**api.QUIET_SERVER, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "true",
+                        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false"}  # what its clients rely on
 
 
 def test_run_writes_every_contract_output(published):
