@@ -135,14 +135,13 @@ def _child(fn, job, out_fd: int) -> None:
 
 
 class Children:
-    """`fn` over `jobs`, each in a child process forked from this one; `results()` waits for them, in the
-    order of the jobs. `start=True`: every job is forked at once, and jobs `add`ed later too (the parent
-    meanwhile does its own part: the scorecards and the workbook are made while the reports are typeset);
-    `start=False`: the jobs run when the parent waits, up to `workers` at a time. Where fork is missing
-    (Windows), the jobs run in this process, as they are given."""
+    """`fn` over `jobs`, each in a child process forked from this one at once, and jobs `add`ed later too (the
+    parent meanwhile does its own part: the contexts and the HTML while the scorecards and the workbook are
+    made); `results()` waits for them, in the order of the jobs. Where fork is missing (Windows), the jobs run
+    in this process, as they are given."""
 
-    def __init__(self, fn, jobs: list, workers: int, start: bool = True):
-        self.fn, self.workers, self.start = fn, max(workers, 1), start
+    def __init__(self, fn, jobs: list):
+        self.fn = fn
         self.results_: list = []
         self.failures: list[tuple[int, str]] = []  # (job index, traceback)
         self.pending: list[tuple[int, object]] = []
@@ -157,13 +156,12 @@ class Children:
                 self.results_[i] = self.fn(job)
             return
         self.pending += list(enumerate(jobs, start=first))
-        if self.start:
-            self._fork()
+        self._fork()
 
     def _fork(self) -> None:
         for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice by a child
             stream.flush()
-        while self.pending and (self.start or len(self.running) < self.workers):
+        while self.pending:
             index, job = self.pending.pop(0)
             read_fd, write_fd = os.pipe()
             pid = os.fork()
@@ -190,8 +188,7 @@ class Children:
     def results(self) -> list:
         """The results in the order of the jobs. Raises ChildFailed with the child's traceback when a job
         failed, after the other children finished."""
-        while self.pending or self.running:
-            self._fork()
+        while self.running:
             ready, _, _ = select.select(list(self.running), [], [])
             for fd in ready:
                 self._collect(fd)
@@ -244,7 +241,7 @@ def in_background(jobs: list, workers: int) -> Children | Inline:
     """Each job (a function of no arguments) in a forked child, started now (and those `add`ed later); the
     parent goes on with its own part of the rendering and then waits (`.results()`). With one worker (a Dask
     worker of a national run) the jobs run in this process, one after the other (`Inline`)."""
-    return Children(_call, jobs, workers) if workers > 1 else Inline(jobs)
+    return Children(_call, jobs) if workers > 1 else Inline(jobs)
 
 
 def draw_cards(m, computed, context: dict, short: list[dict], folder: Path) -> list[str]:

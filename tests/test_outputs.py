@@ -65,12 +65,12 @@ def test_scorecards_are_made_in_child_processes_and_their_errors_come_back(tmp_p
     import os
 
     jobs = [("a", 0.3), ("b", 0.0), ("c", 0.1)]
-    done = render.Children(_pid_of, jobs, workers=2, start=False).results()
+    done = render.Children(_pid_of, jobs).results()
     assert [name for name, _, _ in done] == ["a", "b", "c"]  # in the order of the jobs, not of finishing
     assert os.getpid() not in {pid for _, pid, _ in done} and len({pid for _, pid, _ in done}) == 3
     assert not any(enabled for _, _, enabled in done) and gc.isenabled()  # collector off only in the children
     with pytest.raises(render.ChildFailed, match=r"ValueError: cannot write units/x\.pdf"):
-        render.Children(_broken, ["units/x.pdf", "units/y.pdf"], workers=1).results()
+        render.Children(_broken, ["units/x.pdf", "units/y.pdf"]).results()
 
 
 def _waits_for(path):
@@ -91,10 +91,10 @@ def test_background_children_run_while_the_parent_works_and_are_cancelled_cleanl
     import os
 
     go = tmp_path / "go"
-    background = render.Children(_waits_for, [str(go)], workers=1)
+    background = render.Children(_waits_for, [str(go)])
     go.write_text("go")
     assert background.results() == ["the parent went on"]
-    stuck = render.Children(_waits_for, [str(tmp_path / "never")], workers=2)
+    stuck = render.Children(_waits_for, [str(tmp_path / "never")])
     pid = next(iter(stuck.running.values()))[1]
     stuck.cancel()
     assert not stuck.running and not stuck.pending
