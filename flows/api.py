@@ -224,6 +224,13 @@ NO_CSRF = {"client.csrf_support_enabled": False}
 _quiet: dict[int, tuple[object, object]] = {}
 
 
+def temporary_worker_env(api_url: str) -> dict[str, str]:
+    """The environment of a national run's Dask workers whose API is the command's temporary server: its URL,
+    TEMPORARY_API (worker_flows) and NO_CSRF, spelled as Prefect's environment variables."""
+    return {"PREFECT_API_URL": api_url, TEMPORARY_API: "1",
+            **{"PREFECT_" + key.replace(".", "_").upper(): str(value).lower() for key, value in NO_CSRF.items()}}
+
+
 def worker_flows() -> contextlib.AbstractContextManager:
     """A national run's province flow in a Dask worker: without heartbeats when the API is the command's
     temporary server; with them (its own process's liveness) for a configured server."""

@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.annual import annual_run
-from flows.api import TEMPORARY_API, nested, worker_flows
+from flows.api import nested, temporary_worker_env, worker_flows
 from tasks import render
 from tasks.numbers import publish
 
@@ -161,7 +161,6 @@ def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int =
     # Each worker is handed one province at a time (saturation 1.0, not Dask's 1.1, which queues a second on a
     # single-threaded worker): the others wait at the scheduler in the submitted order, largest first.
     dask.config.set({"distributed.worker.profile.enabled": False, "distributed.scheduler.worker-saturation": 1.0})
-    env = ({"PREFECT_API_URL": api_url, TEMPORARY_API: "1", "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false"}
-           if api_url else {})  # the command's temporary server (flows.api.NO_CSRF)
+    env = temporary_worker_env(api_url) if api_url else {}
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": None, "env": env})
