@@ -1,13 +1,15 @@
-"""The per-unit scorecard, units/<code>.pdf, drawn on a PDF canvas (ReportLab) from `cards.unit_cards`.
+"""The per-unit scorecard, units/<code>.pdf, drawn from `cards.unit_cards` on the project's own small PDF canvas
+(tasks/pdfcanvas.py; ReportLab measures the text and subsets the fonts).
 
 Why not Typst, which typesets the announcement report (tasks/typeset.py): a scorecard is a fixed form (a title
 block, seven key figures, a field table with a profile chart, a criteria table), the same for every unit of a
 level, and a province sends hundreds of them, the country thousands. The same card written as a Typst template
-took 54 ms per unit against 25 ms drawn here (114 Hải Phòng communes, one process, a warm Typst compiler,
-2026-11-30): for the 3,729 units of the national sample, ~100 s more CPU than the national run's whole budget
-allows. So two engines, each where it is fastest; both use the same fonts and the same formatted words. The
-same `unit_cards` context the HTML report uses (numbers formatted once, in tasks/report.py), the fonts are the
-report's (DejaVu Sans, Vietnamese subset, embedded), and tests read every card back (tests/test_cli.py).
+took 54 ms per unit against 25 ms drawn with ReportLab's canvas (114 Hải Phòng communes, one process, a warm
+Typst compiler, 2026-11-30), and ~3 ms on tasks/pdfcanvas.py (session 13): for the 3,729 units of the national
+sample, Typst would cost ~190 CPU-s against ~11. So two engines, each where it is fastest; both use the same
+fonts and the same formatted words. The same `unit_cards` context the HTML report uses (numbers formatted once,
+in tasks/report.py), the fonts are the report's (DejaVu Sans, Vietnamese subset, embedded), and tests read every
+card back (tests/test_cli.py, tests/test_scorecard.py).
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from reportlab.lib.colors import HexColor
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 
+from tasks import pdfcanvas
+from tasks.pdfcanvas import Canvas
 from tasks.resources import FONTS
 
 REGULAR, BOLD = "PAR-Sans", "PAR-Sans-Bold"
@@ -37,13 +39,6 @@ RED, GRID, HEAD_BG, INK, GREY, NOTE = "#7a0d0d", "#bbbbbb", "#f2e6e6", "#111111"
 CHANGE_INK = {"up": "#106b21", "down": "#a01818", "same": "#666666", "none": "#666666"}
 HEAT_BG = {"h5": "#1a7f37", "h4": "#7cc48a", "h3": "#dff0d8", "h2": "#fde9b8", "h1": "#f5b7b1", "h0": "#eeeeee"}
 LOST_BG, BAR, SYNTH_BG, SYNTH_LINE = "#fdf0ef", "#7a9cc6", "#fff3cd", "#c9a227"
-_colour = {}
-
-
-def _c(hex_: str):
-    if hex_ not in _colour:
-        _colour[hex_] = HexColor(hex_)
-    return _colour[hex_]
 
 
 @functools.lru_cache(maxsize=16384)
@@ -53,10 +48,13 @@ def _split(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
 
 
 def register_fonts() -> None:
-    """The report's fonts, once per process (ReportLab embeds the glyphs a document uses)."""
+    """The report's fonts, once per process: ReportLab measures text with them, and the writer's fixed subsets
+    of them are made and compressed here (tasks/pdfcanvas.py)."""
     if REGULAR not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont(REGULAR, str(FONTS / "DejaVuSans-vi.ttf")))
         pdfmetrics.registerFont(TTFont(BOLD, str(FONTS / "DejaVuSans-Bold-vi.ttf")))
+    pdfcanvas.font(REGULAR)
+    pdfcanvas.font(BOLD)
 
 
 class Cell:
@@ -70,15 +68,12 @@ class Cell:
 
 
 class Sheet:
-    """A canvas with a cursor `y` that moves down the page and starts a new page (with the footer) when the
-    next block does not fit."""
+    """A canvas (tasks/pdfcanvas.py) with a cursor `y` that moves down the page and starts a new page (with the
+    footer) when the next block does not fit."""
 
     def __init__(self, path: Path, title: str, footer: str, author: str, mark: str = ""):
-        self.cv = Canvas(str(path), pagesize=A4, invariant=True, pageCompression=1, initialFontName=REGULAR,
-                         initialFontSize=8)  # no Helvetica: every font in the file is embedded
-        self.cv.setTitle(title)
-        self.cv.setAuthor(author)
-        self.cv.setCreator("parindex")
+        self.path = path
+        self.cv = Canvas(A4, title=title, author=author, creator="parindex")
         self.footer = footer
         self.mark = mark  # "DỰ THẢO" on every page of a draft
         self.pages = 1
@@ -89,18 +84,17 @@ class Sheet:
 
     def font(self, name: str, size: float) -> None:
         if self._font != (name, size):
-            self.cv.setFont(name, size)
+            self.cv.set_font(name, size)
             self._font = (name, size)
 
     def stroke(self, colour: str, width: float) -> None:
         if self._stroke != (colour, width):
-            self.cv.setStrokeColor(_c(colour))
-            self.cv.setLineWidth(width)
+            self.cv.stroke(colour, width)
             self._stroke = (colour, width)
 
     def fill(self, colour: str) -> None:
         if self._fill != colour:
-            self.cv.setFillColor(_c(colour))
+            self.cv.fill(colour)
             self._fill = colour
 
     def room(self, height: float) -> bool:
@@ -108,7 +102,7 @@ class Sheet:
 
     def new_page(self) -> None:
         self._footer()
-        self.cv.showPage()  # a new page starts with the canvas's initial font and colour
+        self.cv.show_page()  # a new page starts with the default colours, no font
         self._font = self._fill = self._stroke = None
         self.pages += 1
         self.y = PAGE_H - TOP
@@ -117,7 +111,7 @@ class Sheet:
         if self.mark:
             self.fill(RED)
             self.font(BOLD, 11)
-            self.cv.drawRightString(PAGE_W - (PAGE_W - WIDTH) / 2, PAGE_H - TOP / 2 - 4, self.mark)
+            self.cv.draw_string(PAGE_W - (PAGE_W - WIDTH) / 2, PAGE_H - TOP / 2 - 4, self.mark, "r")
         self.fill(GREY)
         text, size = self.footer, 8.0
         wide = pdfmetrics.stringWidth(text, REGULAR, size)
@@ -126,23 +120,18 @@ class Sheet:
             while pdfmetrics.stringWidth(text, REGULAR, size) > WIDTH:
                 text = text[:-2] + "…"
         self.font(REGULAR, size)
-        self.cv.drawCentredString(PAGE_W / 2, BOTTOM / 2, text)
+        self.cv.draw_string(PAGE_W / 2, BOTTOM / 2, text, "c")
 
     def save(self) -> int:
         self._footer()
-        self.cv.save()
+        self.path.write_bytes(self.cv.save())
         return self.pages
 
-    def text(self, x: float, y: float, s: str, size: float, bold=False, ink=INK, align="l") -> None:
-        cv = self.cv
+    def text(self, x: float, y: float, s: str, size: float, bold=False, ink=INK, align="l",
+             char_space: float = 0.0) -> None:
         self.font(BOLD if bold else REGULAR, size)
         self.fill(ink)
-        if align == "l":
-            cv.drawString(x, y, s)
-        elif align == "r":
-            cv.drawRightString(x, y, s)
-        else:
-            cv.drawCentredString(x, y, s)
+        self.cv.draw_string(x, y, s, align, char_space)
 
     def paragraph(self, s: str, size: float, x: float = LEFT, width: float = WIDTH, ink=INK, bold=False,
                   align="l", leading: float = 1.35, space_after: float = 4) -> None:
@@ -196,7 +185,7 @@ class Sheet:
             fill = cell.bg or bg
             if fill:
                 self.fill(fill)
-            cv.rect(cx, top - height, w, height, stroke=1, fill=1 if fill else 0)
+            cv.rect(cx, top - height, w, height, stroke=True, fill=bool(fill))
             baseline = top - pad_y - (lead - size * (ASCENT + DESCENT)) / 2 - ASCENT * size
             for line in ls:
                 if line:
@@ -209,27 +198,18 @@ class Sheet:
 
     def texts(self, pieces: list[tuple]) -> None:
         """Pieces of text `(x, y, text, size, bold, ink, align)` as one PDF text object, drawn over what is on
-        the page (a table row's text over its cells): one object per row instead of one per piece, a third of
-        a card's drawing time."""
+        the page (a table row's text over its cells): one object per row instead of one per piece."""
         if not pieces:
             return
-        t = self.cv.beginText()
-        font = ink = None
+        out = []
         for x, y, s, size, bold, colour, align in pieces:
             name = BOLD if bold else REGULAR
-            if font != (name, size):
-                t.setFont(name, size)
-                font = (name, size)
-            if ink != colour:
-                t.setFillColor(_c(colour))
-                ink = colour
             if align != "l":
                 width = pdfmetrics.stringWidth(s, name, size)
                 x -= width if align == "r" else width / 2
-            t.setTextOrigin(x, y)
-            t.textLine(s)
-        self.cv.drawText(t)
-        self._fill = None  # the page's fill colour is now the last piece's
+            out.append((x, y, s, name, size, colour))
+        self.cv.texts(out)
+        self._fill = out[-1][5]  # the page's fill colour is now the last piece's
 
 
 def _title_block(s: Sheet, u: dict, ctx: dict) -> None:
@@ -256,12 +236,10 @@ def _title_block(s: Sheet, u: dict, ctx: dict) -> None:
     height = 5 + len(kind_lines) * 8 * 1.35 + len(name_lines) * 15 * 1.2 + len(meta_lines) * 8 * 1.35 + 5 + 4
     top = s.y
     s.stroke(RED, 1)
-    s.cv.rect(LEFT, top - height, WIDTH, height, stroke=1, fill=0)
+    s.cv.rect(LEFT, top - height, WIDTH, height, stroke=True, fill=False)
     y = top - 5 - 8 * 1.35 + 8 * 0.35
-    s.font(REGULAR, 8)
-    s.fill(RED)
     for line in kind_lines:
-        s.cv.drawString(LEFT + 8, y, line, charSpace=0.5)
+        s.text(LEFT + 8, y, line, 8, ink=RED, char_space=0.5)
         y -= 8 * 1.35
     y += 8 * 1.35
     for line in name_lines:
@@ -283,7 +261,7 @@ def _synthetic(s: Sheet, text: str) -> None:
     top = s.y - 2
     s.stroke(SYNTH_LINE, 1)
     s.fill(SYNTH_BG)
-    s.cv.rect(LEFT, top - height, WIDTH, height, stroke=1, fill=1)
+    s.cv.rect(LEFT, top - height, WIDTH, height, stroke=True, fill=True)
     y = top - 4
     for line in lines:
         y -= 9 * 1.35
@@ -306,7 +284,7 @@ def _profile(s: Sheet, chart: dict, caption: str, x: float, width: float) -> flo
         s.text(x + (chart["x0"] - 4) * k, top - (r["y"] + 9) * k, r["code"], 7, align="r")
         s.fill(BAR)
         cv.rect(x + chart["x0"] * k, top - (r["y"] + chart["row"] - 4) * k, r["w"] * k, (chart["row"] - 4) * k,
-                stroke=0, fill=1)
+                stroke=False, fill=True)
         s.stroke(INK, 1.6 * k)
         cv.line(x + r["best"] * k, top - (r["y"] - 1) * k, x + r["best"] * k, top - (r["y"] + chart["row"] - 3) * k)
         s.text(x + (chart["x0"] + chart["plot_w"] + 3) * k, top - (r["y"] + 9) * k, r["text"], 6.5)
