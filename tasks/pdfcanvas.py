@@ -68,7 +68,7 @@ class Font:
         self.subset = [0] + other[:31] + ascii_ + other[31:]
         if len(self.subset) > 256:
             raise ValueError(f"{name}: {len(self.subset)} characters do not fit one subset")
-        self.hex = {u: "%02X" % code for code, u in enumerate(self.subset) if code}
+        self.hex = {u: f"{code:02X}" for code, u in enumerate(self.subset) if code}
         self.hex[0xA0] = "20"  # a no-break space is drawn as a space, as ReportLab does
         self.known = frozenset(map(chr, self.hex))
         self.postscript = (self.face.name + self.face.subfontNameX).decode("latin-1")
@@ -116,14 +116,14 @@ class Canvas:
         self.ops.append(_rgb(colour) + " rg")
 
     def stroke(self, colour: str, width: float) -> None:
-        self.ops.append("%s RG %.2f w" % (_rgb(colour), width))
+        self.ops.append(f"{_rgb(colour)} RG {width:.2f} w")
 
     def rect(self, x: float, y: float, w: float, h: float, stroke: bool = True, fill: bool = False) -> None:
-        self.ops.append("%.2f %.2f %.2f %.2f re %s" % (x, y, w, h, "B" if stroke and fill else "f" if fill
-                                                         else "S" if stroke else "n"))
+        paint = "B" if stroke and fill else "f" if fill else "S" if stroke else "n"
+        self.ops.append(f"{x:.2f} {y:.2f} {w:.2f} {h:.2f} re {paint}")
 
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
-        self.ops.append("%.2f %.2f m %.2f %.2f l S" % (x1, y1, x2, y2))
+        self.ops.append(f"{x1:.2f} {y1:.2f} m {x2:.2f} {y2:.2f} l S")
 
     def width(self, s: str, name: str | None = None, size: float | None = None) -> float:
         return pdfmetrics.stringWidth(s, name or self.font_name, size or self.font_size)
@@ -133,9 +133,11 @@ class Canvas:
         if align != "l":
             w = self.width(s) + char_space * len(s)
             x -= w if align == "r" else w / 2
-        spacing = "%.2f Tc " % char_space if char_space else ""
-        self.ops.append("BT %s1 0 0 1 %.2f %.2f Tm %s%s ET" % (spacing, x, y, self._show(self.font_name, self.font_size, s),
-                                                            " 0 Tc" if char_space else ""))
+        shown = self._show(self.font_name, self.font_size, s)
+        if char_space:
+            self.ops.append(f"BT {char_space:.2f} Tc 1 0 0 1 {x:.2f} {y:.2f} Tm {shown} 0 Tc ET")
+        else:
+            self.ops.append(f"BT 1 0 0 1 {x:.2f} {y:.2f} Tm {shown} ET")
 
     def texts(self, pieces: list[tuple[float, float, str, str, float, str | None]]) -> None:
         """Strings `(x, y, text, font, size, colour)` as one text object (colour None: the current fill); each
@@ -146,7 +148,7 @@ class Canvas:
             if colour is not None and colour != ink:
                 out.append(_rgb(colour) + " rg")
                 ink = colour
-            out.append("1 0 0 1 %.2f %.2f Tm %s" % (x, y, self._show(name, size, s)))
+            out.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm {self._show(name, size, s)}")
         out.append("ET")
         self.ops.append(" ".join(out))
 
@@ -154,7 +156,7 @@ class Canvas:
         """Tf and Tj operators that show `s`: one run in the fixed subset, or runs across the subsets."""
         f = font(name)
         if f.known.issuperset(s):
-            return "/%s %.2f Tf <%s> Tj" % (self._resource(name, 0), size, s.translate(f.hex))
+            return f"/{self._resource(name, 0)} {size:.2f} Tf <{s.translate(f.hex)}> Tj"
         runs: list[tuple[int, list[str]]] = []
         extra = self.extra.setdefault(name, [])
         glyphs = f.face.charToGlyph
@@ -173,7 +175,7 @@ class Canvas:
                 runs[-1][1].append(code)
             else:
                 runs.append((k, [code]))
-        return " ".join("/%s %.2f Tf <%s> Tj" % (self._resource(name, k), size, "".join(codes)) for k, codes in runs)
+        return " ".join(f"/{self._resource(name, k)} {size:.2f} Tf <{''.join(codes)}> Tj" for k, codes in runs)
 
     def _resource(self, name: str, subset: int) -> str:
         key = (name, subset)
