@@ -177,11 +177,15 @@ class _Builder:
         t, ctx = self.t, self.ctx
         given = self.filled("unit_code")
         unknown = self.helpers[given] & ~t["unit_code"].isin(ctx.registry)
-        hints = zero_hints(t["unit_code"].where(unknown, ""), ctx.registry)
-        self.helpers["_unit_hint_en"] = hints.map(lambda h: f" — did Excel drop a leading zero? {h} exists" if h
-                                                  else "")
-        self.helpers["_unit_hint_vi"] = hints.map(
-            lambda h: f" — có phải Excel đã bỏ số 0 ở đầu? mã {h} có trong danh mục" if h else "")
+        en = pd.Series("", index=t.index, dtype=object)
+        vi = en.copy()
+        if unknown.any():  # hints for the unknown codes only (a survey file has a million known ones)
+            hints = zero_hints(t.loc[unknown, "unit_code"], ctx.registry)
+            hints = hints[hints != ""]
+            en[hints.index] = [f" — did Excel drop a leading zero? {h} exists" for h in hints]
+            vi[hints.index] = [f" — có phải Excel đã bỏ số 0 ở đầu? mã {h} có trong danh mục" for h in hints]
+        self.helpers["_unit_hint_en"] = en
+        self.helpers["_unit_hint_vi"] = vi
         level = _lit(repr(ctx.m.level))
         self.rule("unit_code_known", "unit_code", "in_set",
                   f"is not a unit of level {level} in units.csv{_lit(en_more)}" + "{_unit_hint_en}",
