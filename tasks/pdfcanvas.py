@@ -7,8 +7,9 @@ compressing both fonts again for each document (the glyphs a card uses, in the o
 encoding each string through a per-document code table. Here each font has one fixed subset, made and compressed
 once per process: ASCII, every Vietnamese letter, and the signs the formatted words use (`BASE`). A card's text
 is encoded with one `str.translate`. A character outside that set (a rare letter in a unit's name) goes into
-a second subset of the document's own, as ReportLab would have done. A card is ~4× faster to write and ~10 %
-larger (both fonts' subsets carry all Vietnamese letters, not only those the card shows).
+a second subset of the document's own, as ReportLab would have done. A card takes ~3 ms instead of ~9.5 ms
+and is ~4 % larger (55.3 KB against 52.9 KB for 114 Hải Phòng communes: both subsets carry every Vietnamese
+letter, not only those the card shows).
 
 ReportLab still measures the text (`pdfmetrics.stringWidth`, `simpleSplit`) and parses and subsets the font files
 (`TTFontFile.makeSubset`, `makeToUnicodeCMap`): the writer only replaces the per-document work. Pure module: it
