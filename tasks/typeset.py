@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -72,6 +73,24 @@ def _compile(template: str, data: str, timestamp: int) -> bytes:
         raise TypesetError(f"{template}: {getattr(exc, 'diagnostic', None) or exc}") from exc
 
 
+PREFIX = "parindex-typeset-"  # the typesetters' data files in the system's temporary directory
+STALE_AFTER = 24 * 3600  # seconds: no report takes a day to typeset
+
+
+def sweep_stale(now: float | None = None) -> list[str]:
+    """Remove the typesetters' data files older than a day from the temporary directory: what a command killed
+    between writing one and its typesetter reading it left behind (the typesetter removes the file it has read;
+    a normal end, a failure or an interrupt removes it too). Files of other users stay (not ours to remove)."""
+    now = time.time() if now is None else now
+    gone = []
+    for path in Path(tempfile.gettempdir()).glob(PREFIX + "*.json"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > STALE_AFTER:
+                path.unlink()
+                gone.append(path.name)
+    return gone
+
+
 class Process:
     """templates/`template` with `context`, typeset into `pdf_path` by a new interpreter started now
     (`python -m tasks.typeset`) while the caller goes on; `wait()` for the PDF.
@@ -87,7 +106,8 @@ class Process:
     def __init__(self, template: str, context: dict, pdf_path: Path, when=None):
         self.template, self.pdf_path = template, Path(pdf_path)
         data = _json(context)  # refused here (TypeError) before any file or process exists
-        fd, self.data_path = tempfile.mkstemp(prefix="parindex-typeset-", suffix=".json")
+        sweep_stale()
+        fd, self.data_path = tempfile.mkstemp(prefix=PREFIX, suffix=".json")
         self.errors = tempfile.TemporaryFile()
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -133,7 +153,10 @@ if __name__ == "__main__":  # python -m tasks.typeset TEMPLATE PDF TIMESTAMP DAT
     if hasattr(os, "nice"):
         os.nice(10)  # as render's children: the parent's own part is the longest path through a rendering
     try:
-        Path(_pdf).write_bytes(_compile(_template, Path(_data).read_text(encoding="utf-8"), int(_timestamp)))
+        _text = Path(_data).read_text(encoding="utf-8")
+        with contextlib.suppress(OSError):  # read: gone now, even if the command that wrote it is killed meanwhile
+            os.unlink(_data)
+        Path(_pdf).write_bytes(_compile(_template, _text, int(_timestamp)))
     except TypesetError as _exc:
         sys.stderr.write(f"{_exc}\n")
         sys.exit(1)

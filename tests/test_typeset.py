@@ -105,3 +105,23 @@ def test_reports_are_typeset_by_new_interpreters_at_most_workers_at_once(context
     process = cancelled.started[0].process
     cancelled.cancel()
     assert process.poll() is not None and not glob.glob(str(tmp_path / "parindex-typeset-*"))
+
+
+def test_a_typesetter_removes_its_data_once_read_and_stale_data_files_are_swept(context, tmp_path, monkeypatch):
+    """A command killed while its typesetter works leaves no data file: the typesetter removes the file it has
+    read (here the caller never cleans up). A data file left older than a day (a command killed between
+    writing it and its typesetter reading it) is removed when the next typesetter starts; a fresh one stays."""
+    import os
+    import tempfile
+    import time
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale, fresh = tmp_path / "parindex-typeset-old.json", tmp_path / "parindex-typeset-new.json"
+    for f in (stale, fresh):
+        f.write_text("{}", encoding="utf-8")
+    os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    p = typeset.Process("report.typ", context, tmp_path / "r.pdf")
+    assert not stale.exists() and fresh.exists()  # swept as the typesetter started
+    assert p.process.wait() == 0 and (tmp_path / "r.pdf").stat().st_size > 0
+    assert not os.path.exists(p.data_path)  # removed by the typesetter itself, not by the caller
+    p.errors.close()
