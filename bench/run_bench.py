@@ -154,14 +154,20 @@ def province() -> list[str]:
     one_wall, one_peak, _, one_out = parindex("run", "--inputs", str(OUT / "inputs" / "2024"),
                                               "--out", str(OUT / "2024-one"))
     single = next(r for r in rows if r[0].startswith("run commune"))
+    shares = [_render_of(single) / single[1]]
+    for k in range(2):  # two more commune runs: one pass on this shared machine can be 40 % off
+        wall, _, _, out = parindex("run", "--inputs", str(OUT / "inputs" / "2024" / "commune"),
+                                   "--out", str(OUT / "2024-again" / str(k)))
+        shares.append(_stages(out)["render"] / wall)
+    shares.sort()
     lines += [f"| all three indices, three commands | {total:.1f} | | | render {render:.1f} |",
               f"| **all three indices, one command** (`parindex run --inputs …/2024`) | **{one_wall:.1f}** | "
               f"{one_peak:.0f} | | |", "",
               f"One command for the province's year: **{one_wall:.1f} s** (goal ≤ 20 s; three commands "
               f"{total:.1f} s). Rendering every output (CSV, JSON, XLSX, report HTML + PDF in two languages, one "
               f"scorecard PDF per unit) for the three indices: **{render:.1f} s**. Pages: {pages}.",
-              f"Render share of the single commune run: **{100 * _render_of(single) / single[1]:.0f} %** "
-              f"(goal ≤ 25 %).", ""]
+              f"Render share of the single commune run, median of three runs: **{100 * shares[1]:.0f} %** "
+              f"({', '.join(f'{100 * x:.0f} %' for x in shares)}; goal ≤ 25 %).", ""]
     return lines
 
 
