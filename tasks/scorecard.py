@@ -6,7 +6,7 @@ block, seven key figures, a field table with a profile chart, a criteria table),
 level, and a province sends hundreds of them, the country thousands. The same card written as a Typst template
 took 54 ms per unit against 25 ms drawn with ReportLab's canvas (114 Hải Phòng communes, one process, a warm
 Typst compiler, 2026-11-30), and ~3 ms on tasks/pdfcanvas.py (session 13): for the 3,729 units of the national
-sample, Typst would cost ~190 CPU-s against ~11. So two engines, each where it is fastest; both use the same
+sample, Typst would cost ~200 CPU-s against ~11. So two engines, each where it is fastest; both use the same
 fonts and the same formatted words. The same `unit_cards` context the HTML report uses (numbers formatted once,
 in tasks/report.py), the fonts are the report's (DejaVu Sans, Vietnamese subset, embedded), and tests read every
 card back (tests/test_cli.py, tests/test_scorecard.py).
