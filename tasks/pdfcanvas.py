@@ -60,8 +60,6 @@ class Font:
     glyph, codes 1-31 and 127-255 the non-ASCII characters of `BASE` the font has, 32-126 ASCII as itself."""
 
     def __init__(self, name: str):
-        """Numbers in the content stream are written to a hundredth of a point (`%.2f`)."""
-        self.name = name
         self.face = pdfmetrics.getFont(name).face
         glyphs = self.face.charToGlyph
         ascii_ = [ord(c) for c in BASE[:95]]
@@ -96,9 +94,18 @@ def font(name: str) -> Font:
     return f
 
 
+def _left(x: float, s: str, name: str, size: float, align: str, char_space: float = 0.0) -> float:
+    """Where `s` starts when x is its left end (`l`), right end (`r`) or centre (`c`)."""
+    if align == "l":
+        return x
+    w = pdfmetrics.stringWidth(s, name, size) + char_space * len(s)
+    return x - (w if align == "r" else w / 2)
+
+
 class Canvas:
     """Pages of an A4 (or any size) document: `set_font`, `fill`/`stroke` colours (hex), `rect`, `line`,
-    `draw_string` and `texts` (many strings in one text object); `show_page`, then `save()` for the bytes."""
+    `draw_string` and `texts` (many strings in one text object); `show_page`, then `save()` for the bytes.
+    Numbers in the content stream are written to a hundredth of a point."""
 
     def __init__(self, pagesize: tuple[float, float], title: str = "", author: str = "", creator: str = ""):
         self.size = pagesize
@@ -126,30 +133,25 @@ class Canvas:
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
         self.ops.append(f"{x1:.2f} {y1:.2f} m {x2:.2f} {y2:.2f} l S")
 
-    def width(self, s: str, name: str | None = None, size: float | None = None) -> float:
-        return pdfmetrics.stringWidth(s, name or self.font_name, size or self.font_size)
-
     def draw_string(self, x: float, y: float, s: str, align: str = "l", char_space: float = 0.0) -> None:
         """`s` in the current font with its left end (`l`), right end (`r`) or centre (`c`) at x."""
-        if align != "l":
-            w = self.width(s) + char_space * len(s)
-            x -= w if align == "r" else w / 2
+        x = _left(x, s, self.font_name, self.font_size, align, char_space)
         shown = self._show(self.font_name, self.font_size, s)
         if char_space:
             self.ops.append(f"BT {char_space:.2f} Tc 1 0 0 1 {x:.2f} {y:.2f} Tm {shown} 0 Tc ET")
         else:
             self.ops.append(f"BT 1 0 0 1 {x:.2f} {y:.2f} Tm {shown} ET")
 
-    def texts(self, pieces: list[tuple[float, float, str, str, float, str | None]]) -> None:
-        """Strings `(x, y, text, font, size, colour)` as one text object (colour None: the current fill); each
-        at its left end."""
+    def texts(self, pieces: list[tuple[float, float, str, str, float, str | None, str]]) -> None:
+        """Strings `(x, y, text, font, size, colour, align)` as one text object (colour None: the current
+        fill; align as in `draw_string`)."""
         out = ["BT"]
         ink = None
-        for x, y, s, name, size, colour in pieces:
+        for x, y, s, name, size, colour, align in pieces:
             if colour is not None and colour != ink:
                 out.append(_rgb(colour) + " rg")
                 ink = colour
-            out.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm {self._show(name, size, s)}")
+            out.append(f"1 0 0 1 {_left(x, s, name, size, align):.2f} {y:.2f} Tm {self._show(name, size, s)}")
         out.append("ET")
         self.ops.append(" ".join(out))
 

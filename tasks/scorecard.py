@@ -190,26 +190,13 @@ class Sheet:
             for line in ls:
                 if line:
                     ax = cx + pad_x if cell.align == "l" else cx + w - pad_x if cell.align == "r" else cx + w / 2
-                    pieces.append((ax, baseline, line, size, cell.bold, cell.ink, cell.align))
+                    pieces.append((ax, baseline, line, BOLD if cell.bold else REGULAR, size, cell.ink, cell.align))
                 baseline -= lead
             cx += w
-        self.texts(pieces)
+        if pieces:  # the row's text as one PDF text object over its cells: one per row, not one per piece
+            cv.texts(pieces)
+            self._fill = pieces[-1][5]  # the page's fill colour is now the last piece's
         self.y = top - height
-
-    def texts(self, pieces: list[tuple]) -> None:
-        """Pieces of text `(x, y, text, size, bold, ink, align)` as one PDF text object, drawn over what is on
-        the page (a table row's text over its cells): one object per row instead of one per piece."""
-        if not pieces:
-            return
-        out = []
-        for x, y, s, size, bold, colour, align in pieces:
-            name = BOLD if bold else REGULAR
-            if align != "l":
-                width = pdfmetrics.stringWidth(s, name, size)
-                x -= width if align == "r" else width / 2
-            out.append((x, y, s, name, size, colour))
-        self.cv.texts(out)
-        self._fill = out[-1][5]  # the page's fill colour is now the last piece's
 
 
 def _title_block(s: Sheet, u: dict, ctx: dict) -> None:

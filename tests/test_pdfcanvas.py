@@ -33,7 +33,7 @@ def _write(tmp_path, lines: list[tuple[str, str]], name="t.pdf", pages: int = 1)
             cv.set_font(font, 9)
             cv.draw_string(50, y, text)
             y -= 14
-        cv.texts([(300, 60, f"trang {p + 1}", REGULAR, 8, "#555555"), (540, 50, "phải", BOLD, 8, None)])
+        cv.texts([(300, 60, f"trang {p + 1}", REGULAR, 8, "#555555", "c"), (540, 50, "phải", BOLD, 8, None, "r")])
         if p + 1 < pages:
             cv.show_page()
     path = tmp_path / name
