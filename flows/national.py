@@ -1,8 +1,8 @@
 """The national run: one `parindex-province` sub-flow per province, run concurrently by a Prefect task runner.
 
 `parindex national --inputs DIR/<year> --out OUT` finds `DIR/<year>/<province>/<level>/` input folders (as
-`parindex sample --scale national` writes them), runs the annual flow for each level of a province inside
-that province's sub-flow, and writes `OUT/<province>/<level>/` publications plus a national overview
+`parindex sample --scale national` writes them), runs the annual flow's steps for each level of a province
+inside that province's sub-flow, and writes `OUT/<province>/<level>/` publications plus a national overview
 (`OUT/national.csv`, `OUT/national.md`). The engine is `prefect-dask`: a `dask.distributed` LocalCluster of
 worker processes by default, or a running cluster given by its scheduler address; `sequential=True` runs
 the same sub-flows one after another in this process (the reference the Dask path must agree with).
@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.annual import annual_run
-from flows.api import nested, temporary_worker_env, worker_flows
+from flows.api import temporary_worker_env, worker_flows
 from tasks import render
 from tasks.numbers import publish
 
@@ -48,13 +48,24 @@ def _input_bytes(folders: list[Path]) -> int:
 @flow(name="parindex-province")
 def province_run(province: str, folders: list[str], out: str, db: str | None = None,
                  unit_pdfs: bool = True, render_workers: int = 1) -> list[dict]:
-    """Publish every level of one province: `out/<level>/` for each input folder, in one database."""
+    """Publish every level of one province: `out/<level>/` for each input folder, in one database.
+
+    The levels run inside this flow run, not as sub-flows of their own: their tasks carry the level as a tag,
+    their progress lines and artifacts name it, and a level's bad inputs fail this flow with the level's own
+    error once the other levels are published. A flow run per level cost ~0.2 CPU-s of Prefect's client and
+    server each, 68 times in a national run (the yearly command of one province keeps them: `parindex run`)."""
     out_dir = Path(out)
     db = db or f"sqlite:///{(out_dir / 'parindex.sqlite').resolve()}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    with nested():
-        return [annual_run(inputs=folder, out=str(out_dir / Path(folder).name), db=db, unit_pdfs=unit_pdfs,
-                           render_workers=render_workers) for folder in folders]
+    runs = []
+    for folder in folders:
+        with tags(Path(folder).name):
+            runs.append(annual_run.fn(inputs=folder, out=str(out_dir / Path(folder).name), db=db,
+                                      unit_pdfs=unit_pdfs, render_workers=render_workers))
+    refused = [r for r in runs if not isinstance(r, dict)]  # annual_run's Failed state: inputs refused
+    if refused:
+        raise refused[0].data
+    return runs
 
 
 @task(name="province", cache_policy=NO_CACHE)

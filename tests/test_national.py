@@ -117,6 +117,8 @@ def test_a_failing_province_does_not_stop_the_others(national, tmp_path):
     assert (tmp_path / "out" / "lai-chau" / "commune" / "results.csv").is_file()
     assert not (tmp_path / "out" / "lai-chau" / "commune" / "units").exists()  # --no-unit-pdfs
     assert not (tmp_path / "out" / "hue" / "commune" / "results.csv").exists()
+    # the province's other index still publishes: its levels run one after another in the province's flow
+    assert (tmp_path / "out" / "hue" / "department" / "results.csv").is_file()
     errors = pd.read_csv(tmp_path / "out" / "hue" / "commune" / "validation" / "errors.csv", dtype=str, encoding="utf-8-sig")
     assert (errors["column"] == "appraised_points").any() and (errors["value"] == "bốn").any()
     assert "hue" in (tmp_path / "out" / "national.md").read_text(encoding="utf-8")
