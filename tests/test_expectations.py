@@ -37,11 +37,8 @@ def test_rules_take_codes_and_scales_from_the_methodology(mini):
         assert f"({scale}, or empty" in problem_of(rule, bad.iloc[0].to_dict(), "f.csv", "rule").problem
 
 
-def test_every_rule_kind_is_an_expectation_that_finds_the_same_rows(mini, tmp_path):
-    """The two engines of one declaration agree: on a table broken in every column, GX's failing rows are the
-    rows tasks.rules.failing finds, rule by rule, and both word them the same."""
-    from expectations.suites import GxEngine
-
+def _broken_self_assessment(mini, tmp_path):
+    """A self-assessment table broken in every column: (file name, prepared table)."""
     edit_csv(mini / "self_assessment.csv", lambda d: d.assign(
         appraised_points=d["appraised_points"].where(d.index != 0, "2.5").where(d.index != 1, "x").where(
             d.index != 2, "").where(d.index != 3, "-1"),
@@ -51,20 +48,70 @@ def test_every_rule_kind_is_an_expectation_that_finds_the_same_rows(mini, tmp_pa
     m = bundle.methodology
     table = bundle.tables["self_assessment"]
     prepared = prepare("self_assessment", table.frame, Context(m, frozenset({"U01", "U02", "U03", "U04"})))
-    by_rules = [problem_of(r, d, table.file, "gx") for r in prepared.rules
+    return table.file, prepared
+
+
+def test_every_rule_kind_is_an_expectation_that_finds_the_same_rows(mini, tmp_path):
+    """The two engines of one declaration agree: on a table broken in every column, GX's failing rows are the
+    rows tasks.rules.failing finds, rule by rule, and both word them the same."""
+    from expectations.suites import GxEngine
+
+    file, prepared = _broken_self_assessment(mini, tmp_path)
+    by_rules = [problem_of(r, d, file, "gx") for r in prepared.rules
                 for d in prepared.frame[failing(r, prepared.frame)].to_dict("records")]
-    by_gx = GxEngine().problems(table.file, prepared)
+    by_gx = GxEngine().problems(file, prepared)
     assert len(by_rules) >= 7 and by_gx == by_rules
     # told that the declared rules fail on no row, GX first asks only whether each rule holds; finding that
     # some do not, it lists their rows all the same: GX's verdict never depends on pandas' one
-    assert GxEngine().problems(table.file, prepared, expect_failures=False) == by_rules
+    assert GxEngine().problems(file, prepared, expect_failures=False) == by_rules
     assert {r.kind for r in prepared.rules} >= {"filled", "in_set", "matches", "at_least", "at_most", "equals",
                                                 "holds"}
     # the process keeps one GX context, with one asset per table: each validation sees its own frame, never
     # an earlier one's rows or results (the clean table after the broken one, then the broken one again)
     clean = prepared.frame[~pd.concat([failing(r, prepared.frame) for r in prepared.rules], axis=1).any(axis=1)]
-    assert GxEngine().problems(table.file, Prepared(clean, prepared.rules), expect_failures=False) == []
-    assert GxEngine().problems(table.file, prepared) == by_rules
+    assert GxEngine().problems(file, Prepared(clean, prepared.rules), expect_failures=False) == []
+    assert GxEngine().problems(file, prepared) == by_rules
+
+
+def test_configurations_made_once_validate_exactly_as_gx_makes_them(mini, tmp_path, monkeypatch):
+    """suites.configurations_kept makes each expectation's configuration once per validation: GX's results,
+    row by row and field by field, are those of GX's own property, which is back in place afterwards (after a
+    failure too)."""
+    import contextlib
+
+    from expectations import suites
+
+    file, prepared = _broken_self_assessment(mini, tmp_path)
+    g = suites._shared()
+    Expectation = g.gx.expectations.Expectation
+    gx_own = Expectation.__dict__["configuration"]
+
+    def results(kept: bool) -> list[dict]:
+        suite = g.gx.ExpectationSuite(name=f"kept-{kept}", expectations=[
+            suites.expectation(g.gx.expectations, r, i) for i, r in enumerate(prepared.rules)])
+        tested = prepared.frame[suites._columns(prepared.rules)].assign(_pos=range(len(prepared.frame)))
+        batch = g.batch(prepared.rules[0].table, tested.reset_index(drop=True))
+        with suites.configurations_kept(g.gx) if kept else contextlib.nullcontext():
+            out = batch.validate(suite, result_format=suites.ROWS)
+        rows = [r.to_json_dict() for r in out.results]
+        for r in rows:
+            r["expectation_config"].pop("id", None)
+        return sorted(rows, key=lambda r: r["expectation_config"]["meta"]["rule"])
+
+    kept = results(True)
+    assert kept == results(False) and len(kept) == len(prepared.rules)
+    assert sum(not r["success"] for r in kept) >= 5
+    assert Expectation.__dict__["configuration"] is gx_own
+    one = suites.expectation(g.gx.expectations, prepared.rules[0])
+    assert one.configuration is not one.configuration  # GX's own: a new object at every read
+    with pytest.raises(RuntimeError), suites.configurations_kept(g.gx):
+        assert one.configuration is one.configuration and one.configuration == gx_own.fget(one)
+        raise RuntimeError
+    assert Expectation.__dict__["configuration"] is gx_own
+    # the engine's problem rows are the same with GX's own property
+    by_kept = suites.GxEngine().problems(file, prepared)
+    monkeypatch.setattr(suites, "configurations_kept", lambda gx: contextlib.nullcontext())
+    assert suites.GxEngine().problems(file, prepared) == by_kept and len(by_kept) >= 7
 
 
 @pytest.mark.parametrize(("file", "mutate", "row", "unit", "column", "vi"), [
