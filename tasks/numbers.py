@@ -54,6 +54,14 @@ def format_number(value: float | None, decimals: int, lang: str = "vi", signed: 
     uses, so that the report never mixes "-7,75" and "−2,00"; `signed` adds "+" to a positive one."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    return _formatted(value, decimals, lang, signed)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _formatted(value: float, decimals: int, lang: str, signed: bool) -> str:
+    """format_number of a value; remembered, since a publication shows the same figures again and again (a
+    criterion's maximum and its usual points on every card). Equal keys give equal text: 0.0 and -0.0 both
+    print 0,00, and 1, 1.0 and numpy's 1.0 the same 1,00."""
     d = to_decimal(value, decimals)
     sign = MINUS if d < 0 else ("+" if signed and d > 0 else "")
     text = f"{abs(d):,.{decimals}f}"  # Decimal formatting does not round again: d is already quantized

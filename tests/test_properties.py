@@ -115,3 +115,42 @@ def test_a_csv_read_is_every_cell_nfc_and_trimmed(rows, sep, decompose):
     cells = [[unicodedata.normalize("NFC", c).strip() for c in row] for row in csv.reader(
         io.StringIO(text), delimiter=sep)][1:]
     assert got == cells
+
+
+def _same(a, b) -> bool:
+    """Equal, or both the same kind of missing (NaN, None, pd.NA), and of the same type."""
+    if type(a) is not type(b):
+        return False
+    return a is b or a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+cells = st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=0, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cells, st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False)), max_size=12),
+       st.lists(st.one_of(st.none(), st.integers(-5, 5)), max_size=12), st.booleans())
+def test_rows_read_column_by_column_are_the_rows_pandas_iterates(texts, floats, ints, duplicate):
+    """report.rows_of and render's column conversion read a frame a column at a time (a pyarrow column read cell
+    by cell is slow): they give what itertuples gives, type for type, missing values included."""
+    from tasks.render import _column_values, _json_value
+    from tasks.report import rows_of
+
+    n = min(len(texts), len(floats), len(ints))
+    df = pd.DataFrame({"a": pd.array(texts[:n], dtype="string[pyarrow]"), "b": pd.Series(floats[:n], dtype=float),
+                       "c": pd.array(ints[:n], dtype="Int64"), "d": pd.Series(texts[:n], dtype=object),
+                       "e": pd.Series([x is None for x in texts[:n]], dtype=bool),
+                       "f": pd.array([None if i is None else i > 0 for i in ints[:n]], dtype="boolean"),
+                       "g": pd.array(texts[:n], dtype="string[python]")})
+    if duplicate:
+        df = pd.concat([df, df[["b"]]], axis=1)  # two columns of one name
+    expected = list(df.itertuples(index=False))
+    got = rows_of(df)
+    assert len(got) == len(expected) and type(got[0] if got else None).__name__ in ("Row", "NoneType")
+    for g, e in zip(got, expected, strict=True):
+        assert all(_same(x, y) for x, y in zip(g, e, strict=True)), (g, e)
+        assert g._fields == e._fields
+    for k in range(df.shape[1]):  # what the workbook and results.json write: _json_value of each cell
+        kind, values = _column_values(df.iloc[:, k])
+        assert all(_same(x, _json_value(y)) for x, y in zip(values, df.iloc[:, k], strict=True))
+        assert kind in ("s", "f", "i", "b", "")
