@@ -160,6 +160,12 @@ def started_early() -> Iterator[None]:
             server.stop()
 
 
+def early_api_url() -> str | None:
+    """The URL the temporary server launched by started_early will answer at (None when there is none); a
+    port taken before it binds moves it, so a user of this compares it with what prefect_api yields."""
+    return _early.api_url if _early is not None else None
+
+
 def _warm(steps) -> None:
     for step in steps:
         step()

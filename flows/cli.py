@@ -213,9 +213,11 @@ def cmd_rerun(args) -> int:
 def cmd_national(args) -> int:
     if not _database_ready(args.db):
         return EXIT_INVALID
-    from flows.api import prefect_api
-    from flows.national import NationalRunFailed, national_run, task_runner
+    from flows.api import early_api_url, prefect_api, temporary_worker_env
+    from flows.national import NationalRunFailed, fork_workers_from, national_run, task_runner
 
+    if not args.sequential and not args.scheduler and early_api_url():
+        fork_workers_from(temporary_worker_env(early_api_url()))  # imports for the workers while the server boots
     try:
         with prefect_api() as api_url:
             runner = task_runner("sequential" if args.sequential else "dask", args.scheduler, args.workers, api_url)

@@ -11,6 +11,7 @@ the same sub-flows one after another in this process (the reference the Dask pat
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -151,6 +152,39 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
     return summary
 
 
+#: the environment the forkserver of this process's local Dask workers was started with (fork_workers_from)
+_forkserver_env: dict[str, str] | None = None
+
+
+def fork_workers_from(env: dict[str, str]) -> bool:
+    """Start, now, the forkserver this process's local Dask workers will be forked from: a new interpreter
+    that imports flows.national_worker once (while Prefect's temporary server is still booting, when the
+    command calls this early) instead of each worker importing it for itself. `env` is the workers'
+    environment (their Prefect API): Prefect reads its settings when it is imported, so the forkserver is
+    started with it. False where there is no forkserver (Windows): the workers are spawned as before."""
+    global _forkserver_env
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    if _forkserver_env is not None:
+        return _forkserver_env == env
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["flows.national_worker"])
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    _forkserver_env = dict(env)
+    return True
+
+
 def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int = 2, api_url: str | None = None):
     """The task runner for `national_run.with_options(task_runner=...)`.
 
@@ -173,5 +207,7 @@ def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int =
     # single-threaded worker): the others wait at the scheduler in the submitted order, largest first.
     dask.config.set({"distributed.worker.profile.enabled": False, "distributed.scheduler.worker-saturation": 1.0})
     env = temporary_worker_env(api_url) if api_url else {}
+    if fork_workers_from(env):  # the workers are forked with the flow, GX and the renderer already imported
+        dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": None, "env": env})

@@ -275,3 +275,40 @@ def test_the_server_schedules_the_yearly_run_at_seven_in_hanoi(prefect_harness, 
     now = datetime.now(ZoneInfo(TIME_ZONE))
     this_year = now.replace(month=1, day=15, hour=7, minute=0, second=0, microsecond=0)
     assert min(local) == (this_year if now < this_year else this_year.replace(year=now.year + 1))
+
+
+def _worker_view(queue) -> None:
+    """What a process forked by the national run's forkserver has: GX and the flow imported, and the API the
+    forkserver was started for."""
+    import sys
+
+    from prefect.settings import get_current_settings
+
+    queue.put(("great_expectations" in sys.modules, "flows.national" in sys.modules,
+               str(get_current_settings().api.url)))
+
+
+def test_local_workers_are_forked_with_the_flow_imported_and_the_runs_api():
+    """flows.national.fork_workers_from: a forkserver that imported the flow, Great Expectations and the
+    renderer once, with the workers' Prefect API in its environment (Prefect reads it at import), while the
+    command's own environment is left as it was; asked again for another environment, it declines (the
+    workers are then spawned, and import for themselves)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import multiprocessing as mp, os, sys",
+        "from flows.national import fork_workers_from",
+        "from tests.test_national import _worker_view",
+        "api = {'PREFECT_API_URL': 'http://127.0.0.1:9/api'}",
+        "assert fork_workers_from(api)",
+        "assert 'PREFECT_API_URL' not in os.environ and 'great_expectations' not in sys.modules",
+        "ctx = mp.get_context('forkserver'); q = ctx.Queue()",
+        "p = ctx.Process(target=_worker_view, args=(q,)); p.start(); print(q.get(timeout=120)); p.join()",
+        "assert fork_workers_from(api) and not fork_workers_from({})"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "(True, True, 'http://127.0.0.1:9/api')"
