@@ -154,3 +154,50 @@ def test_rows_read_column_by_column_are_the_rows_pandas_iterates(texts, floats, 
         kind, values = _column_values(df.iloc[:, k])
         assert all(_same(x, _json_value(y)) for x, y in zip(values, df.iloc[:, k], strict=True))
         assert kind in ("s", "f", "i", "b", "")
+
+
+json_values = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.text(max_size=8),
+                        st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), json_values, max_size=4),
+       st.lists(st.tuples(json_values, json_values, json_values), max_size=6),
+       st.sampled_from(["fast", "repeated column", "object column", "no columns", "meta table"]))
+def test_results_json_is_what_json_dumps_writes(meta, rows, shape):
+    """render.write_json writes a column at a time exactly what json.dumps(indent=1, ensure_ascii=False) writes
+    for the same document — or hands the document to the json module when it is not one of scalars."""
+    import json
+
+    from tasks.render import _column_values, _json_document
+
+    df = pd.DataFrame(rows, columns=["a", "b", "c"], dtype=object)
+    if shape == "repeated column":
+        df.columns = ["a", "b", "a"]
+    elif shape == "object column":
+        df["d"] = [[1, 2]] * len(df)
+    elif shape == "no columns":
+        df = df[[]]
+    tables = {"results": df, "empty": df.iloc[:0]}
+    if shape == "meta table":
+        meta = {**meta, "results": 1}
+    doc = dict(meta)
+    for name, t in tables.items():
+        cols = [_column_values(t.iloc[:, k])[1] for k in range(t.shape[1])]
+        doc[name] = [dict(zip(t.columns, r, strict=True)) for r in zip(*cols, strict=True)] if cols else \
+            [{} for _ in range(len(t))]
+    assert _json_document(meta, tables) == json.dumps(doc, ensure_ascii=False, indent=1)
+
+
+def test_results_json_writes_every_kind_of_value_as_json_does():
+    import json
+
+    from tasks.render import _json_document
+
+    values = [None, True, False, 0, -7, 2**70, 0.1 + 0.2, -0.0, 1e300, math.nan, math.inf, -math.inf, "",
+              'Xã "Hồng" \\ Phong\n\t\u2028', "ư"]
+    df = pd.DataFrame({"v": pd.Series(values, dtype=object), "n": range(len(values))})
+    meta = {"province": "Hải Dương", "year": 2024, "synthetic": False, "nothing": None, "ratio": math.nan}
+    cell = [None if isinstance(v, float) and math.isnan(v) else v for v in values]  # a missing cell is null
+    doc = {**meta, "results": [{"v": v, "n": n} for n, v in enumerate(cell)]}
+    assert _json_document(meta, {"results": df}) == json.dumps(doc, ensure_ascii=False, indent=1)
