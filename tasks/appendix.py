@@ -7,7 +7,15 @@ import pandas as pd
 
 from tasks.methodology import Methodology
 from tasks.numbers import publish
-from tasks.report import LEVEL_NAMES, deduction_rows, format_date, published_lost, rates_by_unit, unit_rate
+from tasks.report import (
+    LEVEL_NAMES,
+    deduction_rows,
+    format_date,
+    published_lost,
+    rate_lookup,
+    rates_by_unit,
+    unit_rate,
+)
 from tasks.schema import COUNT_LABELS_VI, METRICS
 from tasks.scoring import satisfaction_pct
 from tasks.text import vi_sort_key
@@ -80,7 +88,7 @@ def _criteria_sheet(m: Methodology, computed, res: pd.DataFrame, names: dict) ->
 def _dossier_sheet(m: Methodology, computed, res: pd.DataFrame) -> pd.DataFrame:
     """Every dossier count and metric of tasks/schema.py (a new metric is a new column), and satisfaction."""
     d = m.decimals
-    rates = rates_by_unit(computed)
+    rates = rate_lookup(rates_by_unit(computed))
 
     def pct(unit: str, metric: str):
         v = unit_rate(rates, unit, metric)

@@ -214,9 +214,16 @@ def rates_by_unit(computed) -> pd.DataFrame:
     return computed.rates.set_index("unit_code") if len(computed.rates) else pd.DataFrame()
 
 
-def unit_rate(rates: pd.DataFrame, unit: str, metric: str) -> float:
-    """A unit's dossier figure (`on_time_rate`, `received`, …); NaN when the unit or the figure has none."""
-    return rates.loc[unit, metric] if unit in rates.index and metric in rates.columns else float("nan")
+def rate_lookup(rates: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """rates_by_unit's figures as {metric: {unit: figure}}, for unit_rate (a frame's .loc per cell cost ~40 µs)."""
+    units = rates.index.tolist()
+    return {str(c): dict(zip(units, column_list(rates[c]), strict=True)) for c in rates.columns}
+
+
+def unit_rate(rates: dict[str, dict[str, float]], unit: str, metric: str) -> float:
+    """A unit's dossier figure (`on_time_rate`, `received`, …) from rate_lookup; NaN when the unit or the figure
+    has none."""
+    return rates.get(metric, {}).get(unit, float("nan"))
 
 
 def group_name(index: dict, group: str, lang: str) -> str:
@@ -346,8 +353,10 @@ def _dossier_table(v: _View, computed) -> dict:
     metrics = [mt for mt in METRICS.values() if mt.code in rates.columns and rates[mt.code].notna().any()]
     satisfaction = satisfaction_pct(v.m, v.ranked["survey_points"])
 
+    lookup = rate_lookup(rates)
+
     def rate_pct(unit: str, metric: str) -> str:
-        value = unit_rate(rates, unit, metric)
+        value = unit_rate(lookup, unit, metric)
         return "–" if pd.isna(value) else v.fmt(value * 100)
 
     return {"heads": [mt.short(v.lang) for mt in metrics] + [v.L["satisfaction"]],
