@@ -207,7 +207,10 @@ def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int =
     # single-threaded worker): the others wait at the scheduler in the submitted order, largest first.
     dask.config.set({"distributed.worker.profile.enabled": False, "distributed.scheduler.worker-saturation": 1.0})
     env = temporary_worker_env(api_url) if api_url else {}
-    if fork_workers_from(env):  # the workers are forked with the flow, GX and the renderer already imported
-        dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+    # forked with the flow, GX and the renderer already imported; spawned where the forkserver cannot serve
+    # these workers (none on this system, or one started for another API): said each time, as the setting is
+    # the process's
+    forked = fork_workers_from(env)
+    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver" if forked else "spawn"})
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": None, "env": env})
