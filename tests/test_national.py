@@ -280,17 +280,18 @@ def test_the_server_schedules_the_yearly_run_at_seven_in_hanoi(prefect_harness, 
 def _worker_view(queue) -> None:
     """What a process forked by the national run's forkserver has: GX and the flow imported, and the API the
     forkserver was started for."""
+    import gc
     import sys
 
     from prefect.settings import get_current_settings
 
     queue.put(("great_expectations" in sys.modules, "flows.national" in sys.modules,
-               str(get_current_settings().api.url)))
+               str(get_current_settings().api.url), gc.get_freeze_count() > 100_000))
 
 
 def test_local_workers_are_forked_with_the_flow_imported_and_the_runs_api():
     """flows.national.fork_workers_from: a forkserver that imported the flow, Great Expectations and the
-    renderer once, with the workers' Prefect API in its environment (Prefect reads it at import), while the
+    renderer once (and froze them for the collector), with the workers' Prefect API in its environment (Prefect reads it at import), while the
     command's own environment is left as it was; asked again for another environment, it declines (the
     workers are then spawned, and import for themselves)."""
     import os
@@ -311,4 +312,5 @@ def test_local_workers_are_forked_with_the_flow_imported_and_the_runs_api():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "(True, True, 'http://127.0.0.1:9/api')"
+    # (GX, the flow, the API, and the imports out of the collector's sight: a full collection skips them)
+    assert done.stdout.strip() == "(True, True, 'http://127.0.0.1:9/api', True)"
