@@ -73,7 +73,9 @@ class TemporaryServer:
 
     def _launch(self) -> subprocess.Popen:
         """Without importing Prefect here (1 s): the child reads the same environment and profile; settings
-        changed in this process by `temporary_settings` are not passed (none are, before a flow starts)."""
+        changed in this process by `temporary_settings` are not passed (none are, before a flow starts). In a
+        session of its own: Ctrl-C in a terminal signals the whole foreground group, and a server stopped first
+        left the command retrying for ~70 s to report the crash to it; the command stops it as it ends."""
         spec = importlib.util.find_spec("prefect")  # where Prefect is installed; finding does not import it
         site = Path(next(iter(spec.submodule_search_locations))).parent
         env = {**QUIET_SERVER, **os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
@@ -82,7 +84,7 @@ class TemporaryServer:
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(site), "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "error", "--lifespan", "on"], env=env)
+             "--log-level", "error", "--lifespan", "on"], env=env, start_new_session=True)
 
     def wait_ready(self, timeout: float) -> None:
         """Until the server answers /health; a port taken meanwhile means another port and a new child."""

@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
 
 
 def _quiet_defaults(verbose: bool) -> None:
@@ -214,10 +215,13 @@ def cmd_national(args) -> int:
     if not _database_ready(args.db):
         return EXIT_INVALID
     from flows.api import early_api_url, prefect_api, temporary_worker_env
-    from flows.national import NationalRunFailed, fork_workers_from, national_run, task_runner
+    from flows.workers import fork_workers_from
 
     if not args.sequential and not args.scheduler and early_api_url():
-        fork_workers_from(temporary_worker_env(early_api_url()))  # imports for the workers while the server boots
+        # the workers' imports start now, alongside the server's boot and this command's own imports below
+        fork_workers_from(temporary_worker_env(early_api_url()))
+    from flows.national import NationalRunFailed, national_run, task_runner
+
     try:
         with prefect_api() as api_url:
             runner = task_runner("sequential" if args.sequential else "dask", args.scheduler, args.workers, api_url)
@@ -540,7 +544,13 @@ def entry() -> None:
     from flows import api
 
     api.freeze_after_warm = True  # this process ends with its command (flows.api.freeze_after_warm)
-    _status.append(main())
+    try:
+        _status.append(main())
+    except KeyboardInterrupt:  # Ctrl-C: the run's own cleanup has run (staging removed, server stopped)
+        sys.stderr.write("\nparindex: đã dừng theo yêu cầu (Ctrl-C); không công bố gì mới, bản đã công bố giữ "
+                         "nguyên. / stopped (Ctrl-C): nothing new was published; the last publication is as it "
+                         "was.\n")
+        _status.append(EXIT_INTERRUPTED)
     sys.exit(_status[0])
 
 

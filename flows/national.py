@@ -11,7 +11,6 @@ the same sub-flows one after another in this process (the reference the Dask pat
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.annual import annual_run
 from flows.api import temporary_worker_env, worker_flows
+from flows.workers import fork_workers_from
 from tasks import render
 from tasks.numbers import publish
 
@@ -150,39 +150,6 @@ def national_run(inputs: str, out: str, db: str | None = None, unit_pdfs: bool =
     (out_dir / "national.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n",
                                            encoding="utf-8")
     return summary
-
-
-#: the environment the forkserver of this process's local Dask workers was started with (fork_workers_from)
-_forkserver_env: dict[str, str] | None = None
-
-
-def fork_workers_from(env: dict[str, str]) -> bool:
-    """Start, now, the forkserver this process's local Dask workers will be forked from: a new interpreter
-    that imports flows.national_worker once (while Prefect's temporary server is still booting, when the
-    command calls this early) instead of each worker importing it for itself. `env` is the workers'
-    environment (their Prefect API): Prefect reads its settings when it is imported, so the forkserver is
-    started with it. False where there is no forkserver (Windows): the workers are spawned as before."""
-    global _forkserver_env
-    import multiprocessing
-    import multiprocessing.forkserver
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return False
-    if _forkserver_env is not None:
-        return _forkserver_env == env
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["flows.national_worker"])
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        multiprocessing.forkserver.ensure_running()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    _forkserver_env = dict(env)
-    return True
 
 
 def task_runner(mode: str = "dask", scheduler: str | None = None, workers: int = 2, api_url: str | None = None):

@@ -290,7 +290,7 @@ def _worker_view(queue) -> None:
 
 
 def test_local_workers_are_forked_with_the_flow_imported_and_the_runs_api():
-    """flows.national.fork_workers_from: a forkserver that imported the flow, Great Expectations and the
+    """flows.workers.fork_workers_from: a forkserver that imported the flow, Great Expectations and the
     renderer once (and froze them for the collector), with the workers' Prefect API in its environment (Prefect reads it at import), while the
     command's own environment is left as it was; asked again for another environment, it declines (the
     workers are then spawned, and import for themselves)."""
@@ -300,7 +300,7 @@ def test_local_workers_are_forked_with_the_flow_imported_and_the_runs_api():
 
     code = "\n".join([
         "import multiprocessing as mp, os, sys",
-        "from flows.national import fork_workers_from",
+        "from flows.workers import fork_workers_from",
         "from tests.test_national import _worker_view",
         "api = {'PREFECT_API_URL': 'http://127.0.0.1:9/api'}",
         "assert fork_workers_from(api)",

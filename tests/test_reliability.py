@@ -103,6 +103,51 @@ def test_killed_run_leaves_the_publication_and_database_intact(mini, sample_root
     assert _hashes(out)["results.csv"] == before["results.csv"]  # same inputs, same published bytes
 
 
+def test_ctrl_c_stops_a_run_at_once_and_leaves_the_publication_intact(mini, sample_root, tmp_path):
+    """Ctrl-C in a terminal signals the whole foreground process group: the command, its Prefect server and
+    its typesetters. The server, in a session of its own, is stopped by the command as it ends: it used to
+    stop first, and the command then spent ~70 s retrying to report the crash to it."""
+    import psutil
+
+    out = tmp_path / "out"
+    first = _cli("run", "--inputs", str(mini), "--out", str(out))
+    assert first.wait(timeout=600) == 0, first.stderr.read()
+    before = _hashes(out)
+    victim = _cli("run", "--inputs", str(sample_root / "2024" / "commune"), "--out", str(out),
+                  start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob(".staging-*/report.vi.html")):
+        assert victim.poll() is None, victim.stderr.read()
+        assert time.monotonic() < deadline, "the run never reached rendering"
+        time.sleep(0.05)
+    # the token every process the command starts carries (tasks.reaper), read from one of them
+    token = next(filter(None, (c.environ().get("PARINDEX_RUN_TOKEN") for c in psutil.Process(victim.pid).children())))
+    interrupted = time.monotonic()
+    os.killpg(victim.pid, signal.SIGINT)
+    _, err = victim.communicate(timeout=120)
+    assert time.monotonic() - interrupted < 30 and victim.returncode != 0, err
+    assert "Traceback" not in err, err
+    assert _hashes(out) == before  # the earlier publication, byte for byte
+    deadline = time.monotonic() + 5  # a typesetter ends as it sees the command's end: a moment later
+    while (left := _carrying(token)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert token and not left, left  # neither the server nor a typesetter outlives the command
+
+
+def _carrying(token: str) -> list[str]:
+    """The live processes but the reaper whose environment holds the run's token (tasks.reaper)."""
+    import psutil
+
+    def carries(p) -> bool:
+        try:
+            return (p.status() != psutil.STATUS_ZOMBIE and p.environ().get("PARINDEX_RUN_TOKEN") == token
+                    and "tasks.reaper" not in p.cmdline())
+        except (psutil.Error, OSError):
+            return False
+    found = [" ".join(p.cmdline()) for p in psutil.process_iter() if p.pid != os.getpid() and carries(p)]
+    return found
+
+
 def test_recover_restores_a_half_swapped_publication(tmp_path):
     out = tmp_path / "out"
     backup = out / ".previous-dead"
