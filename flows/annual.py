@@ -125,7 +125,7 @@ def render_outputs(staging: Path, bundle, computed: compute.Computed, run: dict,
                    changes: pd.DataFrame | None = None, workers: int = 2, unit_pdfs: bool = True) -> None:
     """Every published file. `workers`: child processes drawing the unit scorecards and writing the workbook
     while this one writes the tables, the contexts and the HTML, and as many report PDFs typeset at once, each
-    by a new interpreter (render.Reports: Typst's memo cache leaves with it); with 1 (inside a Dask worker,
+    by a process of its own (render.Reports: Typst's memo cache leaves with it); with 1 (inside a Dask worker,
     which already is one of several) the scorecards and the workbook are made here and one report is
     typeset at a time. `unit_pdfs=False` leaves out units/<code>.pdf (the scorecards stay in the report)."""
     m = bundle.methodology

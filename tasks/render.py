@@ -67,10 +67,10 @@ def pdf(template: str, context: dict, pdf_path: Path, when=None) -> Path:
 
 
 class Reports:
-    """Report PDFs typeset while this process goes on, each by a new interpreter (tasks.typeset.Process), at
-    most `workers` at once (one in a national run's Dask worker: the other workers keep the cores busy, and
-    each interpreter holds a report's layout); `results()` waits for them and raises the first failure in the
-    order they were added."""
+    """Report PDFs typeset while this process goes on, each by a child of this process's typesetter
+    (tasks.typeset.Process), at most `workers` at once (one in a national run's Dask worker: the other workers
+    keep the cores busy, and each child holds a report's layout); `results()` waits for them and raises the
+    first failure in the order they were added."""
 
     def __init__(self, workers: int):
         self.workers = max(workers, 1)
@@ -90,7 +90,7 @@ class Reports:
         while self.queued:
             running = [p for p in self.started if not p.done()]
             if running:
-                running[0].process.wait()
+                running[0].join()
             self._start()
         done, failed = [], None
         for p in self.started:

@@ -16,10 +16,14 @@ import contextlib
 import json
 import math
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -73,17 +77,21 @@ def _compile(template: str, data: str, timestamp: int) -> bytes:
         raise TypesetError(f"{template}: {getattr(exc, 'diagnostic', None) or exc}") from exc
 
 
+#: a typesetter forks a child per report where the system can fork (Zygote); elsewhere (Windows) each report
+#: is typeset by a new interpreter
+FORK = hasattr(os, "fork")
 PREFIX = "parindex-typeset-"  # the typesetters' data files in the system's temporary directory
 STALE_AFTER = 24 * 3600  # seconds: no report takes a day to typeset
 
 
 def sweep_stale(now: float | None = None) -> list[str]:
-    """Remove the typesetters' data files older than a day from the temporary directory: what a command killed
-    between writing one and its typesetter reading it left behind (the typesetter removes the file it has read;
-    a normal end, a failure or an interrupt removes it too). Files of other users stay (not ours to remove)."""
+    """Remove the typesetters' data and message files older than a day from the temporary directory: what a
+    command killed between writing one and its typesetter reading it left behind (the typesetter removes the
+    data file it has read; a normal end, a failure or an interrupt removes both). Files of other users stay
+    (not ours to remove)."""
     now = time.time() if now is None else now
     gone = []
-    for path in Path(tempfile.gettempdir()).glob(PREFIX + "*.json"):
+    for path in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
         with contextlib.suppress(OSError):
             if now - path.stat().st_mtime > STALE_AFTER:
                 path.unlink()
@@ -91,15 +99,97 @@ def sweep_stale(now: float | None = None) -> list[str]:
     return gone
 
 
-class Process:
-    """templates/`template` with `context`, typeset into `pdf_path` by a new interpreter started now
-    (`python -m tasks.typeset`) while the caller goes on; `wait()` for the PDF.
+def _environment() -> dict[str, str]:
+    """A typesetter's environment: the caller's, with where `tasks` is (installed or not) on its path."""
+    root = str(Path(__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
 
-    A new interpreter because Typst's memo cache keeps the layouts of a process's last ten documents (~125 MB
-    each for 207 units; a national worker typesetting report after report held a gigabyte), and they leave
-    with it. Started from the caller itself — never typeset in a fork: Typst in a process forked after Typst
-    had run in its parent waits forever for worker threads the fork does not have — and with no fork of the
-    caller's memory either (subprocess starts it with vfork; a fork of a 600 MB worker cost ~50 ms). The
+
+class Zygote:
+    """The typesetter of a process: one interpreter (`python -m tasks.typeset --zygote`) that has imported Typst
+    and never runs it, and forks one child per report. The child typesets the report and ends, and Typst's
+    memo cache (the layouts of a process's last ten documents, ~125 MB each for 207 units) ends with it.
+
+    Why a fork of a process of its own: a new interpreter per report cost ~40 ms of CPU before its first
+    line of Typst (the interpreter, its site packages, Typst's import) — 136 reports in a national run — and a
+    fork of this small process costs ~1 ms; the caller itself is never forked (a fork of a 600 MB worker cost
+    ~50 ms), and Typst never runs in a fork of a process where it has run (it would wait forever for worker
+    threads the fork does not have): the zygote never typesets, and has one thread.
+
+    Protocol: a JSON line per request on its stdin — `[job, template, pdf, timestamp, data, messages]` or
+    `["kill", job]`; a line `job status` on its stdout when the child of a job has ended (status 0: the PDF is
+    written; otherwise Typst's diagnostic is in the `messages` file). It ends, killing its children, when its
+    stdin closes: when the process that started it ends, however it ends."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.lock = threading.Lock()
+        self.jobs = 0
+        self.ended: dict[int, int] = {}
+        self.buffer = b""
+        self.process = subprocess.Popen([sys.executable, "-m", "tasks.typeset", "--zygote"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=_environment(), bufsize=0)
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def _send(self, message: list) -> None:
+        line = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            self.process.stdin.write(line)
+        except (BrokenPipeError, ValueError) as exc:
+            raise TypesetError(f"the typesetter ended (status {self.process.poll()})") from exc
+
+    def submit(self, template: str, pdf_path: Path, timestamp: int, data: str, messages: str) -> int:
+        with self.lock:
+            self.jobs += 1
+            self._send([self.jobs, template, str(pdf_path), timestamp, data, messages])
+            return self.jobs
+
+    def kill(self, job: int) -> None:
+        with self.lock:
+            if job not in self.ended:
+                self._send(["kill", job])
+        self.status(job, wait=True)
+
+    def status(self, job: int, wait: bool) -> int | None:
+        """The exit status of a job's child; None while it runs (`wait` False), else waits for it."""
+        with self.lock:
+            out = self.process.stdout.fileno()
+            while job not in self.ended:
+                if not wait and not select.select([out], [], [], 0)[0]:
+                    return None
+                chunk = os.read(out, 65536)
+                if not chunk:  # the zygote itself ended (killed): every job still running failed
+                    status = self.process.wait()
+                    for j in range(1, self.jobs + 1):
+                        self.ended.setdefault(j, status or -1)
+                    break
+                *lines, self.buffer = (self.buffer + chunk).split(b"\n")
+                for line in lines:
+                    j, s = line.split()
+                    self.ended[int(j)] = int(s)
+            return self.ended.pop(job)
+
+
+_zygote: Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def zygote() -> Zygote:
+    """This process's typesetter, started at its first report (again if it ended; a fork of this process starts
+    its own)."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or not _zygote.alive():
+            _zygote = Zygote()
+        return _zygote
+
+
+class Process:
+    """templates/`template` with `context`, typeset into `pdf_path` by a child of this process's typesetter
+    (Zygote) while the caller goes on; `wait()` for the PDF. Where there is no fork (Windows), by a new
+    interpreter per report (`python -m tasks.typeset TEMPLATE PDF TIMESTAMP DATA`), as before the zygote. The
     data go through a temporary file outside the publication, so a large report never blocks the caller on a
     pipe."""
 
@@ -108,28 +198,47 @@ class Process:
         data = _json(context)  # refused here (TypeError) before any file or process exists
         sweep_stale()
         fd, self.data_path = tempfile.mkstemp(prefix=PREFIX, suffix=".json")
-        self.errors = tempfile.TemporaryFile()
+        self.messages_path = None
+        self.result: int | None = None
+        self.process = self.typesetter = self.job = None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(data)
-            root = str(Path(__file__).resolve().parent.parent)  # where `tasks` is, installed or not
-            env = {**os.environ,
-                   "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tasks.typeset", template, str(self.pdf_path), str(timestamp_of(when)),
-                 self.data_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.errors, env=env)
+            fd, self.messages_path = tempfile.mkstemp(prefix=PREFIX, suffix=".err")
+            os.close(fd)
+            if FORK:
+                self.typesetter = zygote()
+                self.job = self.typesetter.submit(template, self.pdf_path, timestamp_of(when), self.data_path,
+                                                  self.messages_path)
+            else:
+                with open(self.messages_path, "wb") as messages:
+                    self.process = subprocess.Popen(
+                        [sys.executable, "-m", "tasks.typeset", template, str(self.pdf_path),
+                         str(timestamp_of(when)), self.data_path], stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL, stderr=messages, env=_environment())
         except BaseException:
             self._clean()
             raise
 
+    def _status(self, wait: bool) -> int | None:
+        if self.result is None:
+            if self.process is not None:
+                self.result = self.process.wait() if wait else self.process.poll()
+            else:
+                self.result = self.typesetter.status(self.job, wait)
+        return self.result
+
     def done(self) -> bool:
-        return self.process.poll() is not None
+        return self._status(wait=False) is not None
+
+    def join(self) -> int:
+        """Until the report's typesetting has ended; its exit status."""
+        return self._status(wait=True)
 
     def wait(self) -> Path:
         """The PDF; TypesetError with Typst's diagnostic if the template or the data were refused."""
-        status = self.process.wait()
-        self.errors.seek(0)
-        said = self.errors.read().decode("utf-8", "replace").strip()
+        status = self.join()
+        said = Path(self.messages_path).read_bytes().decode("utf-8", "replace").strip()
         self._clean()
         if status:
             raise TypesetError(said or f"{self.template}: the typesetting process ended with status {status}")
@@ -137,26 +246,106 @@ class Process:
 
     def kill(self) -> None:
         """The caller failed or was interrupted: nothing of this process is published."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+        if self.result is None:
+            if self.process is not None:
+                self.process.kill()
+                self.result = self.process.wait()
+            elif self.typesetter is not None:
+                with contextlib.suppress(TypesetError):  # a typesetter that ended has no child left either
+                    self.typesetter.kill(self.job)
+                self.result = -signal.SIGKILL
         self._clean()
 
     def _clean(self) -> None:
-        self.errors.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.data_path)
+        for path in (self.data_path, self.messages_path):
+            if path:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
 
-if __name__ == "__main__":  # python -m tasks.typeset TEMPLATE PDF TIMESTAMP DATA.json (Process)
-    _template, _pdf, _timestamp, _data = sys.argv[1:5]
-    if hasattr(os, "nice"):
-        os.nice(10)  # as render's children: the parent's own part is the longest path through a rendering
+def _typeset_file(template: str, pdf: str, timestamp: int, data: str) -> int:
+    """Typeset one report whose data are in the file `data` (removed once read); 0, or 1 with Typst's
+    diagnostic on stderr."""
     try:
-        _text = Path(_data).read_text(encoding="utf-8")
+        text = Path(data).read_text(encoding="utf-8")
         with contextlib.suppress(OSError):  # read: gone now, even if the command that wrote it is killed meanwhile
-            os.unlink(_data)
-        Path(_pdf).write_bytes(_compile(_template, _text, int(_timestamp)))
-    except TypesetError as _exc:
-        sys.stderr.write(f"{_exc}\n")
-        sys.exit(1)
+            os.unlink(data)
+        Path(pdf).write_bytes(_compile(template, text, int(timestamp)))
+        return 0
+    except TypesetError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+
+
+def _child(request: list, keep: int, inherited: list[int]) -> None:
+    """In a fork of the zygote: typeset one request, its messages into its file, and end (os._exit: no
+    teardown). `keep`: the write end of the pipe whose closing tells the zygote this child ended."""
+    status = 2
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for fd in inherited:  # the zygote's own pipes and the other children's: not this child's
+            os.close(fd)
+        _, template, pdf, timestamp, data, messages = request
+        fd = os.open(messages, os.O_WRONLY | os.O_TRUNC)
+        os.dup2(fd, 2)
+        os.close(fd)
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 - ends with the process
+        status = _typeset_file(template, pdf, timestamp, data)
+    except BaseException:  # noqa: BLE001 - said in the messages file, and in the status
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(status)
+
+
+def serve() -> None:
+    """`python -m tasks.typeset --zygote` (Zygote): fork a child per request until stdin closes."""
+    if hasattr(os, "nice"):
+        os.nice(10)  # as render's children: the caller's own part is the longest path through a rendering
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the caller, whose end (stdin closed) ends this
+    requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
+    running: dict[int, tuple[int, int]] = {}  # read end of a child's pipe -> (job, pid)
+    pids: dict[int, int] = {}  # job -> pid of its child
+    buffer = b""
+    while True:
+        for fd in select.select([requests, *running], [], [])[0]:
+            if fd != requests:  # a child ended: its pipe's write end closed with it
+                os.close(fd)
+                job, pid = running.pop(fd)
+                del pids[job]
+                status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                os.write(replies, f"{job} {status}\n".encode())
+                continue
+            chunk = os.read(requests, 65536)
+            if not chunk:  # the caller ended: so do its reports
+                for pid in pids.values():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                for pid in pids.values():
+                    os.waitpid(pid, 0)
+                return
+            *lines, buffer = (buffer + chunk).split(b"\n")
+            for line in lines:
+                request = json.loads(line)
+                if request[0] == "kill":
+                    with contextlib.suppress(KeyError, ProcessLookupError):
+                        os.kill(pids[request[1]], signal.SIGKILL)
+                    continue
+                read, write = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    _child(request, write, [requests, replies, read, *running])
+                os.close(write)
+                running[read] = (request[0], pid)
+                pids[request[0]] = pid
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--zygote"]:
+        serve()
+    else:  # python -m tasks.typeset TEMPLATE PDF TIMESTAMP DATA.json (Process, where there is no fork)
+        if hasattr(os, "nice"):
+            os.nice(10)
+        sys.exit(_typeset_file(*sys.argv[1:5]))

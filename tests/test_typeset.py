@@ -4,6 +4,7 @@ template error names the template instead of printing half a document."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -70,28 +71,32 @@ def test_numpy_and_dates_in_the_view_model_are_plain_json(tmp_path):
         typeset._plain(object())
 
 
-def test_reports_are_typeset_by_new_interpreters_at_most_workers_at_once(context, tmp_path, monkeypatch):
-    """render.Reports (what render_outputs uses): each report by `python -m tasks.typeset`, started from this
-    process while it goes on, the same bytes as typeset here; a refused report raises Typst's diagnostic
-    naming the template after every other report was waited for; a cancelled one leaves no process and no
-    data file behind."""
+@pytest.mark.parametrize("fork", [True, False], ids=["zygote", "interpreter"])
+def test_reports_are_typeset_by_other_processes_at_most_workers_at_once(context, tmp_path, monkeypatch, fork):
+    """render.Reports (what render_outputs uses): each report by a child of this process's typesetter (or, where
+    there is no fork, by a new interpreter), while this process goes on, the same bytes as typeset here; a
+    refused report raises Typst's diagnostic naming the template after every other report was waited for; a
+    cancelled one leaves no process and no data file behind."""
     import glob
     import tempfile
     from datetime import datetime
 
+    import psutil
+
     from tasks import render
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the data files, where the test can see them
+    monkeypatch.setattr(typeset, "FORK", fork)
     when = datetime(2026, 4, 10)
     one = render.Reports(workers=1)
     for name in ("a", "b", "c"):
         one.add("report.typ", context, tmp_path / f"{name}.pdf", when=when)
-        assert sum(not p.done() for p in one.started) <= 1  # one interpreter at a time
-    one.started[0].process.wait()  # the first ended while the others were queued: none is running now
+        assert sum(not p.done() for p in one.started) <= 1  # one at a time
+    one.started[0].join()  # the first ended while the others were queued: none is running now
     assert [p.name for p in one.results()] == ["a.pdf", "b.pdf", "c.pdf"]
     here = typeset.typeset("report.typ", context, tmp_path / "here.pdf", when=when).read_bytes()
     assert all((tmp_path / f"{n}.pdf").read_bytes() == here for n in "abc")
-    assert not glob.glob(str(tmp_path / "parindex-typeset-*"))  # the data files are gone
+    assert not glob.glob(str(tmp_path / "parindex-typeset-*"))  # the data and message files are gone
 
     broken = render.Reports(workers=2)
     broken.add("report.typ", {"L": {}}, tmp_path / "x.pdf")
@@ -102,9 +107,56 @@ def test_reports_are_typeset_by_new_interpreters_at_most_workers_at_once(context
 
     cancelled = render.Reports(workers=2)
     cancelled.add("report.typ", context, tmp_path / "z.pdf", when=when)
-    process = cancelled.started[0].process
+    started = cancelled.started[0]
+    running = (psutil.Process(typeset.zygote().process.pid).children() if fork
+               else [psutil.Process(started.process.pid)])
     cancelled.cancel()
-    assert process.poll() is not None and not glob.glob(str(tmp_path / "parindex-typeset-*"))
+    assert not [p for p in running if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not glob.glob(str(tmp_path / "parindex-typeset-*"))
+
+
+def test_the_typesetter_never_runs_typst_and_ends_with_its_caller(context, tmp_path):
+    """The zygote forks a child per report and never typesets itself: after reports it still has its one thread
+    (a process where Typst has run keeps Typst's worker threads, and a fork of it would wait for them
+    forever). Its caller killed with SIGKILL, it ends, and a report it was typesetting with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import datetime
+
+    import psutil
+
+    from tasks import render
+
+    reports = render.Reports(workers=2)
+    for name in "ab":
+        reports.add("report.typ", context, tmp_path / f"{name}.pdf", when=datetime(2026, 4, 10))
+    reports.results()
+    zygote = psutil.Process(typeset.zygote().process.pid)
+    assert zygote.num_threads() == 1 and zygote.pid != os.getpid() and not zygote.children()
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+
+    code = "\n".join([
+        "import json, sys, time",
+        "from tasks import typeset",
+        "context = json.loads(sys.stdin.read())",
+        "p = typeset.Process('report.typ', context, sys.argv[1])",
+        "print(typeset.zygote().process.pid, flush=True)",
+        "time.sleep(600)"])
+    caller = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c.pdf")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=Path(typeset.__file__).parent.parent)
+    caller.stdin.write(json.dumps(context, ensure_ascii=False, default=typeset._plain))
+    caller.stdin.close()
+    theirs = psutil.Process(int(caller.stdout.readline()))
+    family = [theirs, *theirs.children()]
+    os.kill(caller.pid, signal.SIGKILL)
+    caller.wait()
+    deadline = time.monotonic() + 10
+    while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in family) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in family)
 
 
 def test_a_typesetter_removes_its_data_once_read_and_stale_data_files_are_swept(context, tmp_path, monkeypatch):
@@ -122,6 +174,5 @@ def test_a_typesetter_removes_its_data_once_read_and_stale_data_files_are_swept(
     os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     p = typeset.Process("report.typ", context, tmp_path / "r.pdf")
     assert not stale.exists() and fresh.exists()  # swept as the typesetter started
-    assert p.process.wait() == 0 and (tmp_path / "r.pdf").stat().st_size > 0
+    assert p.join() == 0 and (tmp_path / "r.pdf").stat().st_size > 0
     assert not os.path.exists(p.data_path)  # removed by the typesetter itself, not by the caller
-    p.errors.close()
