@@ -176,12 +176,13 @@ def _typeset_in(pids_file):
 
 
 @pytest.mark.parametrize("workers", [2, 1])
-def test_the_reports_are_typeset_in_processes_of_their_own_so_typsts_memo_leaves_with_them(mini, tmp_path, monkeypatch,
-                                                                                   workers):
+def test_the_reports_are_typeset_in_processes_of_their_own_so_typsts_memo_leaves_with_them(
+        mini, tmp_path, monkeypatch, workers):
     """Typst keeps the layouts of a process's last ten documents (~125 MB each for 207 units): a national
     worker typesetting report after report held a gigabyte. render_outputs typesets each report in a process
-    of its own (a child of the typesetter, tasks.typeset.Zygote), neither in this process nor in a fork of it: Typst in a process forked after Typst had run in
-    its parent waits forever (its worker threads are not in the fork), which is the case here."""
+    of its own (a child of the typesetter, tasks.typeset.Zygote), neither in this process nor in a fork of
+    it: Typst in a process forked after Typst had run in its parent waits forever (its worker threads are not
+    in the fork), which is the case here."""
     import signal
 
     from flows.annual import render_outputs
