@@ -6,8 +6,24 @@ inside its first validation. Nothing here starts a thread (a fork copies only th
 
 import gc
 
+# what a worker's first province imported for itself, found by watching a worker's imports (~250 modules):
+# Prefect's flow engine and what running a flow pulls in (its parameters are encoded by FastAPI's encoder, its
+# deadlines checked through anyio, its graph helper imports graphviz), Alembic (each province's database is
+# migrated) and pandas' CSV writer: ~0.25 CPU-s here instead of in each worker. Not DuckDB (0.04 s): its
+# bindings print a page of "leaked" warnings when an interpreter that imported it ends
+import alembic.command  # noqa: F401
+import alembic.config  # noqa: F401
+import alembic.runtime.migration  # noqa: F401
+import alembic.script  # noqa: F401
+import anyio._backends._asyncio  # noqa: F401
 import distributed  # noqa: F401
+import fastapi.encoders  # noqa: F401
+import pandas.io.formats.csvs  # noqa: F401
+import prefect.engine  # noqa: F401
+import prefect.flow_engine  # noqa: F401
+import prefect.utilities.visualization  # noqa: F401
 import prefect_dask  # noqa: F401
+import pyarrow.pandas_compat  # noqa: F401
 
 import flows.national  # noqa: F401
 from expectations import suites
