@@ -21,6 +21,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
+from prefect.utilities.annotations import opaque
 
 from expectations import suites
 from tasks import appendix, compute, corrections, ingest, publishing, render, report, store
@@ -65,6 +66,12 @@ def content_key(context, parameters: dict) -> str:
 # (expectations.suites.Replay); typing, scoring and ranking always run. No published figure, and no verdict
 # on the inputs, is read from Prefect's storage.
 CACHED = {"cache_key_fn": content_key, "persist_result": True}
+
+# Every large argument of a task goes in `opaque(...)`: Prefect then takes it whole. Without it, Prefect walks
+# into each argument twice per task — to resolve futures inside it and to find upstream results — through
+# every dataclass, dict and list (the methodology's criteria, the problems, the run record): ~4 CPU-s of a
+# national run's 68 publications. The task still receives the value itself, and the run's graph still links a
+# task to the task whose result it is given (Prefect looks at the value itself, only not inside it).
 def _refusals_returned(fn):
     """Bad input is an answer, not a crash: the task returns the InputError or MethodologyError instead of
     raising it (Prefect logs a raised one with its traceback on the user's terminal), and the flow raises it
@@ -220,14 +227,14 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
             return read
         archived, bundle = read
         clock.lap("ingest")
-        checked = validate(bundle, gx_suites(bundle))
+        checked = validate(opaque(bundle), opaque(gx_suites(opaque(bundle))))
         clock.lap("validate")
         if checked.errors:
             path = publishing.write_validation(out_dir, checked.problems_frame())
             shutil.rmtree(staging, ignore_errors=True)
             return _invalid(compute.ValidationFailed(checked), len(checked.errors), path)
-        criteria, totals, rates = score(bundle, checked)
-        ranked = rank(bundle, checked, totals)
+        criteria, totals, rates = score(opaque(bundle), opaque(checked))
+        ranked = rank(opaque(bundle), opaque(checked), opaque(totals))
         clock.lap("score_rank")
         checked.problems = checked.problems + plausibility_warnings(ranked)
         m = bundle.methodology
@@ -235,9 +242,9 @@ def annual_run(inputs: str, out: str, db: str | None = None, version: int = 1,
                                     published_criteria(m, criteria))
         run = _run_record(run_id, version, parent_run_id, bundle, archived, out_dir, started)
         changes = _changes(previous_publication, bundle, computed, staging)
-        render_outputs(staging, bundle, computed, {**run.row(), "files": archived, "report_date": report_date,
-                                                   "draft": draft}, changes, workers=render_workers,
-                       unit_pdfs=unit_pdfs)
+        render_outputs(staging, opaque(bundle), opaque(computed),
+                       opaque({**run.row(), "files": archived, "report_date": report_date, "draft": draft}),
+                       opaque(changes), workers=render_workers, unit_pdfs=unit_pdfs)
         clock.lap("render")
         run = run.done(datetime.now(UTC).replace(microsecond=0))
         publication = {"draft": draft, "published_on": report_date.date().isoformat(),
@@ -272,7 +279,7 @@ def _manifest_and_publish(staging: Path, out_dir: Path, url: str, bundle, comput
     manifest = publishing.manifest_of(run, publication, bundle.methodology, publication["files"], computed.checked,
                                       database=publication["database"], units=len(computed.ranked), changes=changes)
     publishing.write_manifest(staging / "manifest.json", manifest, staging)
-    publish(staging, out_dir, url, bundle, computed, run, applied)
+    publish(staging, out_dir, url, opaque(bundle), opaque(computed), opaque(run), opaque(applied))
     publishing.write_validation(out_dir, computed.checked.problems_frame())
 
 
@@ -310,8 +317,8 @@ def _ingest(inputs: str, staging: Path, out_dir: Path):
     with validation/ written when a file cannot be read."""
     try:
         roles = _raised(locate_inputs(Path(inputs), CONFIG_DIR))
-        archived = _raised(archive_inputs(roles, staging))
-        return archived, _raised(read_inputs(staging, archived))
+        archived = _raised(archive_inputs(opaque(roles), staging))
+        return archived, _raised(read_inputs(staging, opaque(archived)))
     except (ingest.InputError, MethodologyError) as exc:
         rows = ingest.unreadable_rows(exc, inputs)
         path = publishing.write_validation(out_dir, rows)
