@@ -75,12 +75,12 @@ def test_concurrent_runs_into_one_database(db_url, mini, tmp_path):
     assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
 
 
-def test_killed_run_leaves_the_publication_and_database_intact(mini, sample_root, tmp_path):
-    out = tmp_path / "out"
+def _rendering_over_a_publication(mini, sample_root, out):
+    """A first publication in `out` (its hashes), and a longer run into the same folder, in a session of its
+    own, caught while it renders the PDFs."""
     first = _cli("run", "--inputs", str(mini), "--out", str(out))
     assert first.wait(timeout=600) == 0, first.stderr.read()
     before = _hashes(out)
-    # a longer run into the same folder, killed (SIGKILL, with its Prefect server) while rendering the PDFs
     victim = _cli("run", "--inputs", str(sample_root / "2024" / "commune"), "--out", str(out),
                   start_new_session=True)
     deadline = time.monotonic() + 300
@@ -88,6 +88,13 @@ def test_killed_run_leaves_the_publication_and_database_intact(mini, sample_root
         assert victim.poll() is None, victim.stderr.read()
         assert time.monotonic() < deadline, "the run never reached rendering"
         time.sleep(0.05)
+    return before, victim
+
+
+def test_killed_run_leaves_the_publication_and_database_intact(mini, sample_root, tmp_path):
+    out = tmp_path / "out"
+    # a longer run into the same folder, killed (SIGKILL, with its Prefect server) while rendering the PDFs
+    before, victim = _rendering_over_a_publication(mini, sample_root, out)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(timeout=60)
     assert _hashes(out) == before  # the earlier publication, byte for byte
@@ -109,17 +116,8 @@ def test_ctrl_c_stops_a_run_at_once_and_leaves_the_publication_intact(mini, samp
     stop first, and the command then spent ~70 s retrying to report the crash to it."""
     import psutil
 
+    before, victim = _rendering_over_a_publication(mini, sample_root, tmp_path / "out")
     out = tmp_path / "out"
-    first = _cli("run", "--inputs", str(mini), "--out", str(out))
-    assert first.wait(timeout=600) == 0, first.stderr.read()
-    before = _hashes(out)
-    victim = _cli("run", "--inputs", str(sample_root / "2024" / "commune"), "--out", str(out),
-                  start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not list(out.glob(".staging-*/report.vi.html")):
-        assert victim.poll() is None, victim.stderr.read()
-        assert time.monotonic() < deadline, "the run never reached rendering"
-        time.sleep(0.05)
     # the token every process the command starts carries (tasks.reaper), read from one of them
     token = next(filter(None, (c.environ().get("PARINDEX_RUN_TOKEN") for c in psutil.Process(victim.pid).children())))
     interrupted = time.monotonic()
