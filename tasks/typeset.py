@@ -283,7 +283,6 @@ def _child(request: list, keep: int, inherited: list[int]) -> None:
     teardown). `keep`: the write end of the pipe whose closing tells the zygote this child ended."""
     status = 2
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
         for fd in inherited:  # the zygote's own pipes and the other children's: not this child's
             os.close(fd)
         _, template, pdf, timestamp, data, messages = request
@@ -305,7 +304,10 @@ def serve() -> None:
     """`python -m tasks.typeset --zygote` (Zygote): fork a child per request until stdin closes."""
     if hasattr(os, "nice"):
         os.nice(10)  # as render's children: the caller's own part is the longest path through a rendering
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the caller, whose end (stdin closed) ends this
+    # Ctrl-C stops the caller, whose end (stdin closed) ends this; a child reacts as its caller would: stopped
+    # by it from a terminal, not where the caller was started with it ignored (a background job)
+    interrupt = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
     running: dict[int, tuple[int, int]] = {}  # read end of a child's pipe -> (job, pid)
     pids: dict[int, int] = {}  # job -> pid of its child
@@ -337,6 +339,7 @@ def serve() -> None:
                 read, write = os.pipe()
                 pid = os.fork()
                 if pid == 0:
+                    signal.signal(signal.SIGINT, interrupt)
                     _child(request, write, [requests, replies, read, *running])
                 os.close(write)
                 running[read] = (request[0], pid)

@@ -75,14 +75,16 @@ def test_concurrent_runs_into_one_database(db_url, mini, tmp_path):
     assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
 
 
-def _rendering_over_a_publication(mini, sample_root, out):
+def _rendering_over_a_publication(mini, sample_root, out, interruptible=False):
     """A first publication in `out` (its hashes), and a longer run into the same folder, in a session of its
-    own, caught while it renders the PDFs."""
+    own, caught while it renders the PDFs. `interruptible`: started as from a terminal, where Ctrl-C reaches
+    it (a test runner's worker may ignore SIGINT, and its children would inherit that)."""
     first = _cli("run", "--inputs", str(mini), "--out", str(out))
     assert first.wait(timeout=600) == 0, first.stderr.read()
     before = _hashes(out)
+    terminal = {"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)} if interruptible else {}
     victim = _cli("run", "--inputs", str(sample_root / "2024" / "commune"), "--out", str(out),
-                  start_new_session=True)
+                  start_new_session=True, **terminal)
     deadline = time.monotonic() + 300
     while not list(out.glob(".staging-*/report.vi.html")):
         assert victim.poll() is None, victim.stderr.read()
@@ -116,8 +118,8 @@ def test_ctrl_c_stops_a_run_at_once_and_leaves_the_publication_intact(mini, samp
     stop first, and the command then spent ~70 s retrying to report the crash to it."""
     import psutil
 
-    before, victim = _rendering_over_a_publication(mini, sample_root, tmp_path / "out")
     out = tmp_path / "out"
+    before, victim = _rendering_over_a_publication(mini, sample_root, out, interruptible=True)
     # the token every process the command starts carries (tasks.reaper), read from one of them
     token = next(filter(None, (c.environ().get("PARINDEX_RUN_TOKEN") for c in psutil.Process(victim.pid).children())))
     interrupted = time.monotonic()
