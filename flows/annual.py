@@ -72,6 +72,8 @@ CACHED = {"cache_key_fn": content_key, "persist_result": True}
 # every dataclass, dict and list (the methodology's criteria, the problems, the run record): ~4 CPU-s of a
 # national run's 68 publications. The task still receives the value itself, and the run's graph still links a
 # task to the task whose result it is given (Prefect looks at the value itself, only not inside it).
+
+
 def _refusals_returned(fn):
     """Bad input is an answer, not a crash: the task returns the InputError or MethodologyError instead of
     raising it (Prefect logs a raised one with its traceback on the user's terminal), and the flow raises it

@@ -2,7 +2,9 @@
 the workers are forked from (flows.workers.fork_workers_from): the flow and its tasks, Great Expectations
 (~3 s on its own), the renderer's libraries, its compiled templates and the scorecards' fonts. A worker
 started by `spawn` imported all of it itself, ~5 CPU-seconds each, and paid Great Expectations' import again
-inside its first validation. Nothing here starts a thread (a fork copies only the thread that forks)."""
+inside its first validation. Nothing here starts a Python thread (a fork copies only the thread that
+forks); the two native threads NumPy's and pyarrow's libraries start at import are theirs to handle across
+a fork, and the forked workers run every national test."""
 
 import gc
 

@@ -278,9 +278,9 @@ def _typeset_file(template: str, pdf: str, timestamp: int, data: str) -> int:
         return 1
 
 
-def _child(request: list, keep: int, inherited: list[int]) -> None:
+def _child(request: list, inherited: list[int]) -> None:
     """In a fork of the zygote: typeset one request, its messages into its file, and end (os._exit: no
-    teardown). `keep`: the write end of the pipe whose closing tells the zygote this child ended."""
+    teardown). It keeps open only the write end of its own pipe, whose closing at its end tells the zygote."""
     status = 2
     try:
         for fd in inherited:  # the zygote's own pipes and the other children's: not this child's
@@ -310,40 +310,38 @@ def serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
     running: dict[int, tuple[int, int]] = {}  # read end of a child's pipe -> (job, pid)
-    pids: dict[int, int] = {}  # job -> pid of its child
     buffer = b""
     while True:
         for fd in select.select([requests, *running], [], [])[0]:
             if fd != requests:  # a child ended: its pipe's write end closed with it
                 os.close(fd)
                 job, pid = running.pop(fd)
-                del pids[job]
                 status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
                 os.write(replies, f"{job} {status}\n".encode())
                 continue
             chunk = os.read(requests, 65536)
             if not chunk:  # the caller ended: so do its reports
-                for pid in pids.values():
+                for _, pid in running.values():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                for pid in pids.values():
+                for _, pid in running.values():
                     os.waitpid(pid, 0)
                 return
             *lines, buffer = (buffer + chunk).split(b"\n")
             for line in lines:
                 request = json.loads(line)
-                if request[0] == "kill":
-                    with contextlib.suppress(KeyError, ProcessLookupError):
-                        os.kill(pids[request[1]], signal.SIGKILL)
+                if request[0] == "kill":  # a job whose child already ended has nothing left to kill
+                    for pid in [pid for job, pid in running.values() if job == request[1]]:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
                     continue
                 read, write = os.pipe()
                 pid = os.fork()
                 if pid == 0:
                     signal.signal(signal.SIGINT, interrupt)
-                    _child(request, write, [requests, replies, read, *running])
+                    _child(request, [requests, replies, read, *running])
                 os.close(write)
                 running[read] = (request[0], pid)
-                pids[request[0]] = pid
 
 
 if __name__ == "__main__":
