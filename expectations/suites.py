@@ -12,8 +12,12 @@ and GX would spend minutes on a million junk rows.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import os
+import sys
 import threading
+import types
 
 import pandas as pd
 
@@ -24,11 +28,41 @@ from tasks.problems import PROBLEMS_PER_COLUMN, Problem, cap_problems, in_fixing
 from tasks.rules import Prepared, RowRule, pandas_engine, problem_of
 
 
+#: what Great Expectations imports for expectations this project never declares (the KL divergence and the
+#: Kolmogorov–Smirnov tests, and their charts): ~1 CPU-s of its ~3 s import, in every process that validates
+LOADED_ON_USE = ("scipy.stats", "altair")
+
+
+class _LoadedOnUse(types.ModuleType):
+    """Stands in `sys.modules` for a module until one of its attributes is read, and then imports it: GX's
+    modules that import it at their top get this, and whatever uses it gets the real module's attributes.
+    (The standard library's LazyLoader cannot do this on Python 3.11: an `import` of a module already in
+    `sys.modules` reads its `__spec__`, which loads it.)"""
+
+    def __getattr__(self, attr: str):
+        with _loading:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+        return getattr(real, attr)
+
+
+_loading = threading.Lock()
+
+
+def _on_first_use(name: str) -> None:
+    """Put `name` in sys.modules as a _LoadedOnUse, unless it is imported already or not installed."""
+    if name not in sys.modules and importlib.util.find_spec(name) is not None:
+        sys.modules[name] = _LoadedOnUse(name)
+
+
 def _gx():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import logging
 
-    import great_expectations as gx  # ~3 s: imported only when a run validates
+    for name in LOADED_ON_USE:
+        _on_first_use(name)
+    import great_expectations as gx  # ~2 s: imported only when a run validates
 
     for name in ["great_expectations", *[n for n in logging.root.manager.loggerDict
                                           if n.startswith("great_expectations.")]]:

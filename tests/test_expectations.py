@@ -73,6 +73,32 @@ def test_every_rule_kind_is_an_expectation_that_finds_the_same_rows(mini, tmp_pa
     assert GxEngine().problems(file, prepared) == by_rules
 
 
+def test_what_gx_imports_for_unused_expectations_loads_only_when_used():
+    """In a new interpreter that validates (as each run's does): SciPy's statistics and Altair, imported by GX
+    for expectations never declared here, are not loaded by GX's import nor by a validation; GX's module that
+    imports them still reaches the real ones when it uses them."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from expectations.suites import LOADED_ON_USE, _gx, GxEngine
+from tasks.rules import Prepared, RowRule
+import pandas as pd
+_gx()
+frame = pd.DataFrame({"unit_code": ["U01", "X"], "_row": [2, 3]})
+rule = RowRule(table="units", name="known", column="unit_code", kind="in_set", en="is unknown", vi="không rõ",
+               arg=("U01",))
+found = GxEngine().problems("units.csv", Prepared(frame, [rule]))
+print(len(found), *(type(sys.modules[n]).__name__ for n in LOADED_ON_USE))
+import great_expectations.expectations.core.expect_column_kl_divergence_to_be_less_than as kl
+print(round(float(kl.stats.entropy([0.5, 0.5], [0.25, 0.75])), 4), kl.alt.Chart.__name__,
+      *(type(sys.modules[n]).__name__ for n in LOADED_ON_USE))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["1 _LoadedOnUse _LoadedOnUse", "0.1438 Chart module module"]
+
+
 def test_configurations_made_once_validate_exactly_as_gx_makes_them(mini, tmp_path, monkeypatch):
     """suites.configurations_kept makes each expectation's configuration once per validation: GX's results,
     row by row and field by field, are those of GX's own property, which is back in place afterwards (after a
