@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import importlib.util
 import os
 import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,7 +82,7 @@ class TemporaryServer:
         site = Path(next(iter(spec.submodule_search_locations))).parent
         env = {**QUIET_SERVER, **os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                "PREFECT__SERVER_FINAL": "1",
-               "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false"}  # no browser reaches it; clients skip tokens (NO_CSRF)
+               "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false"}  # no browser reaches it; clients skip tokens
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(site), "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
@@ -198,7 +200,8 @@ def prefect_api(*warm: Callable[[], object]) -> Iterator[str | None]:
     try:
         _warm(warm)
         server.wait_ready(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url, **NO_HEARTBEATS, **NO_CSRF}):
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, **NO_HEARTBEATS,
+                                         **loopback_client_settings()}):
             try:
                 yield server.api_url
             finally:
@@ -225,18 +228,43 @@ def nested() -> contextlib.AbstractContextManager:
 
 #: the settings a flow without heartbeats runs under
 NO_HEARTBEATS = {"flows.heartbeat_frequency": None}
-#: the command's clients of its temporary server, which runs with Prefect's default of no CSRF protection: a
-#: client then fetches no CSRF token, one round trip fewer each time one is made (every sub-flow's start)
-NO_CSRF = {"client.csrf_support_enabled": False}
+
+
+def one_certificate() -> str:
+    """A trust store of one certificate (the first of certifi's bundle), written once to the temporary folder:
+    what the clients of the temporary server are given to verify TLS with. That server speaks plain HTTP on
+    127.0.0.1, so nothing is ever verified with it; but Prefect builds an SSL context from its trust store for
+    every client it makes, ~2 a task, and certifi's whole bundle (~150 certificates) cost 18 ms each time:
+    ~3 CPU-s of a national run. One certificate costs 0.4 ms."""
+    import certifi
+
+    bundle = Path(certifi.where()).read_text(encoding="ascii")
+    end = "-----END CERTIFICATE-----"
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----"):bundle.index(end) + len(end)] + "\n"
+    digest = hashlib.sha256(first.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"parindex-one-certificate-{digest}.pem"
+    if not path.is_file():
+        staged = path.with_name(f"{path.name}.{os.getpid()}")
+        staged.write_text(first, encoding="ascii")
+        os.replace(staged, path)  # whole or absent, when commands start side by side
+    return str(path)
+
+
+def loopback_client_settings() -> dict:
+    """The settings of the command's clients of its temporary server: no CSRF token (the server runs with
+    Prefect's default of no CSRF protection: one round trip fewer each time a client is made, at every
+    sub-flow's start) and the one-certificate trust store (one_certificate)."""
+    return {"client.csrf_support_enabled": False, "api.ssl_cert_file": one_certificate()}
 #: id of a settings object -> (that object, kept so that its id is never reused; the same without heartbeats)
 _quiet: dict[int, tuple[object, object]] = {}
 
 
 def temporary_worker_env(api_url: str) -> dict[str, str]:
     """The environment of a national run's Dask workers whose API is the command's temporary server: its URL,
-    TEMPORARY_API (worker_flows) and NO_CSRF, spelled as Prefect's environment variables."""
+    TEMPORARY_API (worker_flows) and loopback_client_settings, spelled as Prefect's environment variables."""
     return {"PREFECT_API_URL": api_url, TEMPORARY_API: "1",
-            **{"PREFECT_" + key.replace(".", "_").upper(): str(value).lower() for key, value in NO_CSRF.items()}}
+            **{"PREFECT_" + key.replace(".", "_").upper(): str(value).lower() if isinstance(value, bool) else value
+               for key, value in loopback_client_settings().items()}}
 
 
 def worker_flows() -> contextlib.AbstractContextManager:

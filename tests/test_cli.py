@@ -77,6 +77,14 @@ async def recording(self, request, **kw):
     asked.append(request.url.path)
     return await send(self, request, **kw)
 httpx.AsyncClient.send = recording
+import ssl
+trusted = []
+context = ssl.create_default_context
+def made(*a, cafile=None, **kw):  # by Prefect's clients (a webhook block and httpx's own clients aside)
+    if "prefect/client/" in sys._getframe(1).f_code.co_filename.replace(os.sep, "/"):
+        trusted.append(cafile)
+    return context(*a, cafile=cafile, **kw)
+ssl.create_default_context = made
 
 with api.prefect_api() as url:
     state = check(return_state=True)
@@ -87,7 +95,8 @@ with api.prefect_api() as url:
         run = client.read_flow_run(state.state_details.flow_run_id)
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
     print(json.dumps({"url": url, "state": run.state.name, "logs": [log.message for log in logs],
-                      "csrf": [p for p in asked if "csrf" in p], "asked": len(asked)}))
+                      "csrf": [p for p in asked if "csrf" in p], "asked": len(asked),
+                      "trusted": sorted(set(trusted)), "one": api.one_certificate()}))
 os.environ["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"] = "true"  # an office that wants them
 launched = {}
 popen = api.subprocess.Popen
@@ -108,7 +117,10 @@ def test_a_temporary_server_records_flow_runs_and_logs_but_does_without_what_nob
     ran, launched = (json.loads(line) for line in out.stdout.strip().splitlines()[-2:])
     assert ran["url"].startswith("http://127.0.0.1:") and ran["state"] == "Completed"
     assert "recorded" in ran["logs"]
-    assert ran["asked"] and not ran["csrf"]  # its clients fetch no CSRF token (api.NO_CSRF)
+    assert ran["asked"] and not ran["csrf"]  # its clients fetch no CSRF token (api.loopback_client_settings)
+    # and verify TLS (never used on plain HTTP) with a trust store of one certificate, not certifi's bundle
+    assert ran["trusted"] == [ran["one"]]
+    assert Path(ran["one"]).read_text(encoding="ascii").count("BEGIN CERTIFICATE") == 1
     assert launched == {**api.QUIET_SERVER, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "true",
                         "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "false"}  # what its clients rely on
 
