@@ -171,7 +171,8 @@ HOSTILE = ["", " ", "-1", "2.5", "1e9", "abc", "0,5", "=1+1", "<b>x</b>", "NaN",
 TABLES = ["units.csv", "self_assessment.csv", "survey_responses.csv", "dossier_stats.csv", "deductions.csv"]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(TABLES), st.integers(0, 200), st.integers(0, 7),
                           st.sampled_from(HOSTILE + ["<drop>", "<dup>"])), min_size=1, max_size=3))
 def test_random_corruption_validates_identically_or_fails_cleanly(tmp_path_factory, corruptions):

@@ -100,7 +100,8 @@ _letters = st.sampled_from(pdfcanvas.BASE[1:] + [c for c in "ÐŦÇßÑØŞ✓�
                                                  and ord(c) in pdfcanvas.font(BOLD).face.charToGlyph])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(texts=st.lists(st.text(_letters, min_size=1, max_size=40).map(str.strip).filter(bool), min_size=1,
                       max_size=5))
 def test_any_text_of_the_font_reads_back(tmp_path, texts):
