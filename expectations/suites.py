@@ -31,6 +31,7 @@ from tasks.rules import Prepared, RowRule, pandas_engine, problem_of
 #: what Great Expectations imports for expectations this project never declares (the KL divergence and the
 #: Kolmogorov–Smirnov tests, and their charts): ~1 CPU-s of its ~3 s import, in every process that validates
 LOADED_ON_USE = ("scipy.stats", "altair")
+_loading = threading.Lock()  # one real import of a module loaded on use, whichever thread reads it first
 
 
 class _LoadedOnUse(types.ModuleType):
@@ -45,9 +46,6 @@ class _LoadedOnUse(types.ModuleType):
                 del sys.modules[self.__name__]
             real = importlib.import_module(self.__name__)
         return getattr(real, attr)
-
-
-_loading = threading.Lock()
 
 
 def _on_first_use(name: str) -> None:

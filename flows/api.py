@@ -228,6 +228,8 @@ def nested() -> contextlib.AbstractContextManager:
 
 #: the settings a flow without heartbeats runs under
 NO_HEARTBEATS = {"flows.heartbeat_frequency": None}
+#: id of a settings object -> (that object, kept so that its id is never reused; the same without heartbeats)
+_quiet: dict[int, tuple[object, object]] = {}
 
 
 def one_certificate() -> str:
@@ -255,8 +257,6 @@ def loopback_client_settings() -> dict:
     Prefect's default of no CSRF protection: one round trip fewer each time a client is made, at every
     sub-flow's start) and the one-certificate trust store (one_certificate)."""
     return {"client.csrf_support_enabled": False, "api.ssl_cert_file": one_certificate()}
-#: id of a settings object -> (that object, kept so that its id is never reused; the same without heartbeats)
-_quiet: dict[int, tuple[object, object]] = {}
 
 
 def temporary_worker_env(api_url: str) -> dict[str, str]:
