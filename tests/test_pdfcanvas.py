@@ -1,4 +1,5 @@
-"""The scorecards' PDF writer (tasks/pdfcanvas.py), read back with pypdf (strict) and poppler: every character of
+"""The scorecards' PDF writer (tasks/pdfcanvas.py), read back with pypdf (strict) and, where it is installed,
+poppler's pdfinfo; the ink check every report test uses, shown to see what it must see. Every character of
 the fixed subsets and characters outside them come back as text, a document with more than 255 characters outside
 the fixed subset gets a second and a third subset of its own, a character the font lacks draws the missing glyph,
 and the files are well formed (cross-reference table, lengths) and the same for the same drawing."""
@@ -116,3 +117,27 @@ def test_an_unregistered_font_is_refused():
     cv.set_font("No-Such-Font", 9)
     with pytest.raises(KeyError):
         cv.draw_string(10, 10, "x")
+
+
+def test_the_ink_check_of_the_report_tests_sees_what_runs_out_of_the_printable_area(tmp_path):
+    """tests.helpers.ink_outside_printable, which every report test relies on, rasterises the pages itself
+    (PDFium): a clean page passes, a word running into the side margin and a rule at the foot are reported,
+    each on its own page — and the scorecard pages the other tests draw are clean."""
+    from tests.helpers import ink_outside_printable
+
+    cv = pdfcanvas.Canvas(A4, title="t", author="t", creator="parindex")
+    cv.set_font(REGULAR, 9)
+    cv.fill("#000000")
+    cv.stroke("#000000", 1)
+    cv.draw_string(60, 400, "Trang sạch: chữ trong vùng in")  # page 1: inside
+    cv.show_page()
+    cv.set_font(REGULAR, 9)
+    cv.draw_string(A4[0] - 20, 400, "Xã Hồng Phong")  # page 2: starts 7 mm from the right edge, runs off
+    cv.show_page()
+    cv.line(100, 4, 300, 4)  # page 3: a rule 1.4 mm above the bottom edge
+    path = tmp_path / "ink.pdf"
+    path.write_bytes(cv.save())
+    found = ink_outside_printable(path)
+    assert [page for page, _ in found] == [2, 3], found
+    assert "side margin" in found[0][1] and "bottom edge" in found[1][1]
+    assert ink_outside_printable(_write(tmp_path, [(REGULAR, "Phiếu điểm")], pages=2)) == []
