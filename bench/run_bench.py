@@ -94,15 +94,35 @@ def _rule_names() -> list[str]:
     return [r.name for r in (*RULES, UNKNOWN_UNIT)]
 
 
+#: CPU seconds of the last `parindex(...)` command, its whole process tree (None where `perf` cannot count)
+CPU: dict[str, float | None] = {"last": None}
+
+
+def _perf() -> list[str] | None:
+    """`perf stat` counting task-clock over a command and every process it starts (Dask workers, typesetters,
+    Prefect's server): resource.getrusage cannot, as the Dask nannies' workers are never reaped into the
+    tree. None where perf is missing or not allowed to count."""
+    perf = shutil.which("perf")
+    if perf and subprocess.run([perf, "stat", "-e", "task-clock", "-x,", "true"], capture_output=True).returncode == 0:
+        return [perf, "stat", "-e", "task-clock", "-x,", "-o"]
+    return None
+
+
+PERF = _perf()
+
+
 def parindex(*args: str) -> tuple[float, float, float, str]:
-    """Run the console script; return (wall s, peak PSS of the process tree MiB, largest process MiB, stdout)."""
+    """Run the console script; return (wall s, peak PSS of the process tree MiB, largest process MiB, stdout);
+    its CPU seconds in CPU["last"]."""
     import psutil
 
     script = Path(sys.executable).parent / "parindex"
     t0 = time.perf_counter()
     # cold runs: the content-hash cache would otherwise answer validate/score/rank from an earlier bench
     env = {**os.environ, "PREFECT_TASKS_REFRESH_CACHE": "true"}
-    proc = subprocess.Popen([str(script), *args], cwd=REPO, stdout=subprocess.PIPE, text=True, env=env)
+    counts = OUT / "perf.csv"
+    command = [*PERF, str(counts), "--", str(script), *args] if PERF else [str(script), *args]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True, env=env)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -121,6 +141,11 @@ def parindex(*args: str) -> tuple[float, float, float, str]:
     out = proc.stdout.read()
     if proc.returncode:
         raise SystemExit(f"parindex {' '.join(args)} failed with exit {proc.returncode}")
+    CPU["last"] = None
+    if PERF:
+        for line in counts.read_text().splitlines():
+            if ",task-clock," in line:
+                CPU["last"] = float(line.split(",")[0]) / 1000
     largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return wall, peak / 2**20, largest, out
 
@@ -199,17 +224,17 @@ def national() -> list[str]:
     for mode, extra in modes:
         out = OUT / f"national-{mode}"
         wall, peak, _, _ = parindex("national", "--inputs", str(inputs / "2026"), "--out", str(out), *extra)
-        runs[mode] = (wall, peak, json.loads((out / "national.json").read_text(encoding="utf-8")))
-    wall, peak, summary = runs["dask"]
+        runs[mode] = (wall, peak, json.loads((out / "national.json").read_text(encoding="utf-8")), CPU["last"])
+    wall, peak, summary, cpu = runs["dask"]
     stages = summary["stages_s"]
     raw, answers = _year_volumes(inputs / "2026")
     lines = [f"## 2. The national sample: {summary['provinces']} provinces, one sub-flow per province", "",
              f"{summary['units']:,} units in {summary['publications']} publications; {raw:,} raw dossier rows "
              f"and {answers:,} survey answers in the year run; {gen}.", "",
-             "| run | wall (s) | peak PSS, process tree (MiB) |", "|---|---:|---:|"]
-    for mode, (w, p, _) in runs.items():
+             "| run | wall (s) | CPU, process tree (s) | peak PSS, process tree (MiB) |", "|---|---:|---:|---:|"]
+    for mode, (w, p, _, c) in runs.items():
         label = "Dask LocalCluster, 2 worker processes" if mode == "dask" else "sequential, one process"
-        lines.append(f"| {label} | {w:.1f} | {p:.0f} |")
+        lines.append(f"| {label} | {w:.1f} | {'–' if c is None else f'{c:.1f}'} | {p:.0f} |")
     if "sequential" in runs:
         same = _results(OUT / "national-dask") == _results(OUT / "national-sequential")
         lines += ["", f"Dask vs sequential: {runs['sequential'][0] / wall:.2f}× faster; results.csv and criteria.csv "
@@ -223,7 +248,13 @@ def national() -> list[str]:
     lines += ["", f"Render (every output: CSV, JSON, XLSX, both reports in HTML and PDF, a scorecard PDF per unit), "
                   f"wall time equivalent on 2 workers: **{stages['render'] / 2:.0f} s** (goal under 3 min).",
               f"Goal (issue 16): the whole national run with every output ≤ 90 s on 2 workers and ≤ 2 GiB: "
-              f"**{wall:.0f} s, {peak / 1024:.2f} GiB**.", ""]
+              f"**{wall:.0f} s, {peak / 1024:.2f} GiB**."]
+    if cpu is not None:  # what the wall time is made of, and what this machine's speed that day did to it
+        lines += [f"Its work: **{cpu:.0f} CPU-s** over the whole process tree (perf task-clock); on 2 cores no "
+                  f"schedule beats {cpu / 2:.0f} s, and the cores stood idle {max(2 * wall - cpu, 0):.0f} "
+                  f"core-s. The reference workload at the top of this page (the machine's speed that day): "
+                  f"{SPEED['cpu']:.2f} CPU-s."]
+    lines.append("")
     lines += _unit_pdfs(inputs)
     return lines
 
@@ -345,17 +376,53 @@ def _national_robustness() -> list[str]:
             f"weights, 2 workers: **{wall:.1f} s** wall, peak PSS {peak:.0f} MiB (goal < 120 s).", ""]
 
 
+#: the reference workload's CPU seconds in this run (`speed`): the machine's own speed that day
+SPEED: dict[str, float] = {"cpu": 0.0}
+
+
+def reference_workload() -> float:
+    """CPU seconds of a fixed piece of work that no change to parindex changes — Python dictionaries and text,
+    a pandas group-by and a sort of 2 M rows — best of 3. This 2-core machine is shared and its speed varies
+    from day to day (the same commit's national run took 81 s one day and 135 s another): figures of two
+    bench runs compare only beside their reference times."""
+    import numpy as np
+    import pandas as pd
+
+    def once() -> float:
+        t = time.process_time()
+        counts: dict[int, int] = {}
+        for i in range(2_000_000):
+            counts[i % 997] = counts.get(i % 997, 0) + i
+        text = ",".join(str(i) for i in range(500_000)).split(",")
+        rng = np.random.default_rng(0)
+        frame = pd.DataFrame({"k": rng.integers(0, 5000, 2_000_000), "v": rng.random(2_000_000)})
+        frame.groupby("k")["v"].agg(["mean", "size"])
+        frame.sort_values("v")
+        assert len(text) == 500_000 and counts
+        return time.process_time() - t
+
+    return min(once() for _ in range(3))
+
+
+def speed() -> list[str]:
+    SPEED["cpu"] = reference_workload()
+    return [f"Reference workload (`reference_workload`, best of 3): **{SPEED['cpu']:.2f} CPU-s** — the machine's "
+            "speed during this run; compare other runs' figures beside theirs.", ""]
+
+
 def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     lines = ["# parindex benchmark", "", f"Machine: {cores} cores; Python {sys.version.split()[0]}; "
              f"{time.strftime('%Y-%m-%d')}", ""]
+    lines += speed()
     print("\n".join(lines), flush=True)
     # BENCH_SECTIONS=province,desk runs those only (desk needs province's publications)
     chosen = os.environ.get("BENCH_SECTIONS", "province,national,raw_dossiers,desk").split(",")
-    sections = {"province": province, "national": national, "raw_dossiers": raw_dossiers, "desk": desk}
-    for section in (sections[name] for name in ("province", "national", "raw_dossiers", "desk") if name in chosen):
+    ends = [("province", province), ("national", national), ("raw_dossiers", raw_dossiers), ("desk", desk),
+            ("speed", lambda: [f"Reference workload again at the end: {reference_workload():.2f} CPU-s.", ""])]
+    for section in (fn for name, fn in ends if name in chosen or name == "speed"):
         part = section()
         lines += part
         text = "\n".join(lines) + "\n"
