@@ -27,7 +27,6 @@ from tasks.corrections import check_corrections
 from tasks.problems import PROBLEMS_PER_COLUMN, Problem, cap_problems, in_fixing_order
 from tasks.rules import Prepared, RowRule, pandas_engine, problem_of
 
-
 #: what Great Expectations imports for expectations this project never declares (the KL divergence and the
 #: Kolmogorov–Smirnov tests, and their charts): ~1 CPU-s of its ~3 s import, in every process that validates
 LOADED_ON_USE = ("scipy.stats", "altair")
@@ -137,9 +136,8 @@ class _Gx:
 
     def __init__(self):
         gx = _gx()
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
         import great_expectations.execution_engine.pandas_execution_engine as engine
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
         # GX fingerprints every batch of a pandas frame (an MD5 over its hashed rows) for the batch's metadata,
         # which nothing here reads: ~9 % of a validation. GX's own size limit turns it off (frames above it get

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks import appendix, render, report
 from tests.helpers import compute_folder, edit_csv, read_folder
@@ -213,3 +215,100 @@ def test_the_reports_are_typeset_in_processes_of_their_own_so_typsts_memo_leaves
         assert (staging / f"report.{lang}.pdf").read_bytes().startswith(b"%PDF")
     assert (staging / "report.vi.pdf").read_bytes() == render.pdf(  # the same bytes as typeset here
         "report.typ", context, tmp_path / "again.pdf", when=run["started_at"]).read_bytes()
+
+
+def _bytes_both_ways(monkeypatch, write) -> tuple[bytes, bytes]:
+    """What `write(path)` puts in results.xlsx with the tables' bodies given a column at a time (production)
+    and with every cell written by its own xlsxwriter call (the reference)."""
+    import functools
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fast = write(Path(tmp) / "fast")
+        with monkeypatch.context() as m:
+            m.setattr(render, "write_xlsx", functools.partial(render.write_xlsx, cell_by_cell=True))
+            slow = write(Path(tmp) / "slow")
+        return Path(fast).read_bytes(), Path(slow).read_bytes()
+
+
+def test_the_appendix_workbook_is_byte_for_byte_what_cell_by_cell_writing_gives(sample_root, tmp_path, monkeypatch):
+    """tasks/xlsxsheet.py writes the tables' bodies itself: on the sample's commune index (207 units, a previous
+    year, deductions) and its district index corrected (the errata sheet), flows.annual writes the very file
+    xlsxwriter writes cell by cell — shared strings, styles, spans, every sheet."""
+    from flows.annual import _write_workbook
+    from tasks.corrections import compute_changes
+    from tasks.ranking import published_proforma
+    from tasks.runrecord import RunRecord
+
+    for level in ("commune", "district"):
+        folder = sample_root / "2024" / level
+        bundle = read_folder(folder, tmp_path / level / "read")
+        computed = compute_folder(folder, tmp_path / level / "run")
+        run = RunRecord(run_id="r", version=2, parent_run_id="p", province="Tỉnh Hải Dương", year=2024, level=level,
+                        methodology_id=bundle.methodology.id, methodology_sha256="0" * 64, inputs_sha256="1" * 64,
+                        code_version="t", out_dir=str(tmp_path), synthetic=True,
+                        started_at=datetime(2025, 4, 12, tzinfo=UTC)).row()
+        changes = None
+        if level == "district":  # an errata table as a rerun has it: one unit's criterion raised on complaint
+            unit, code = computed.criteria_published.iloc[0][["unit_code", "criterion_code"]]
+            old = computed.criteria_published.assign(points=computed.criteria_published["points"].where(
+                (computed.criteria_published["unit_code"] != unit)
+                | (computed.criteria_published["criterion_code"] != code), 0.0))
+            corr = pd.DataFrame([{"unit_code": unit, "criterion_code": code, "column": "appraised_points",
+                                  "reason": "Khiếu nại được chấp nhận", "reference": "CV 12/SNV"}])
+            changes = compute_changes(corr, computed.results, computed.results, old, computed.criteria_published,
+                                      None, None)
+            assert len(changes) == 1
+
+        def write(out, bundle=bundle, computed=computed, run=run, changes=changes):
+            out.mkdir()
+            return _write_workbook(out, bundle, computed, {**run, "files": bundle.files}, changes,
+                                   published_proforma(bundle.methodology, computed.ranked))
+
+        fast, slow = _bytes_both_ways(monkeypatch, write)
+        assert fast == slow, level
+        from openpyxl import load_workbook
+
+        with open(tmp_path / f"{level}.xlsx", "wb") as fh:
+            fh.write(fast)
+        wb = load_workbook(tmp_path / f"{level}.xlsx", read_only=True)
+        criteria = list(wb["criteria"].iter_rows(values_only=True))
+        assert len(criteria) == 1 + len(computed.criteria_published)  # every criterion row, read back
+
+
+_cells = st.one_of(st.none(), st.booleans(), st.integers(-10**17, 10**17),
+                   st.floats(allow_nan=True, allow_infinity=False, width=64), st.text(max_size=12))
+
+
+@settings(max_examples=60)
+@given(st.lists(st.sampled_from(["bool", "int", "float", "text", "mixed"]), min_size=1, max_size=6),
+       st.integers(0, 40), st.lists(st.text(min_size=1, max_size=20), max_size=2), st.data())
+def test_any_table_is_written_byte_for_byte_as_cell_by_cell(kinds, rows, title, data):
+    """Random tables — booleans, integers, floats with gaps, text with gaps, columns of mixed values, `_rate`
+    columns, a title or none — give the same bytes both ways; an infinite number is refused both ways."""
+    import tempfile
+    from pathlib import Path
+
+    frame = {}
+    for i, kind in enumerate(kinds):
+        strategy = {"bool": st.booleans(), "int": st.integers(-10**12, 10**12),
+                    "float": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+                    "text": st.one_of(st.none(), st.text(max_size=15)), "mixed": _cells}[kind]
+        values = data.draw(st.lists(strategy, min_size=rows, max_size=rows))
+        dtype = {"bool": bool, "int": "int64", "float": "float64", "text": "string", "mixed": object}[kind]
+        frame[f"c{i}_rate" if i % 2 else f"cột {i}"] = pd.Series(values, dtype=dtype)
+    df = pd.DataFrame(frame)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = {}
+        for by_cell in (False, True):
+            path = Path(tmp) / f"{by_cell}.xlsx"
+            render.write_xlsx(path, {"bảng": df, "results": df.head(3)}, 2, {"bảng": title} if title else None,
+                              cell_by_cell=by_cell)
+            out[by_cell] = path.read_bytes()
+        assert out[False] == out[True]
+        if rows:
+            bad = df.assign(**{df.columns[0]: [float("inf")] * rows})
+            for by_cell in (False, True):
+                with pytest.raises(TypeError):
+                    render.write_xlsx(Path(tmp) / "inf.xlsx", {"t": bad}, 2, cell_by_cell=by_cell)
