@@ -132,8 +132,13 @@ class Zygote:
         self.jobs = 0
         self.ended: dict[int, int] = {}
         self.buffer = b""
+        # a session of its own: a terminal's Ctrl-C (SIGINT to the foreground process group) reached the zygote
+        # while it was still importing, before serve() could ignore it, and printed a KeyboardInterrupt
+        # traceback under the caller's clean "stopped (Ctrl-C)" (tests/test_reliability.py, seen in `make
+        # test`); the caller alone handles Ctrl-C, and the zygote ends when the caller does, as before
         self.process = subprocess.Popen([sys.executable, "-m", "tasks.typeset", "--zygote"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=_environment(), bufsize=0)
+                                        stdout=subprocess.PIPE, env=_environment(), bufsize=0,
+                                        start_new_session=True)
 
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.process.poll() is None
@@ -308,9 +313,9 @@ def serve() -> None:
     """`python -m tasks.typeset --zygote` (Zygote): fork a child per request until stdin closes."""
     if hasattr(os, "nice"):
         os.nice(10)  # as render's children: the caller's own part is the longest path through a rendering
-    # Ctrl-C stops the caller, whose end (stdin closed) ends this; a child reacts as its caller would: stopped
-    # by it from a terminal, not where the caller was started with it ignored (a background job)
-    interrupt = signal.getsignal(signal.SIGINT)
+    # Ctrl-C is the caller's: it cancels its reports (a "kill" line) or ends, and its end (stdin closed) ends
+    # this and its children. The zygote runs in a session of its own (Zygote), so a terminal's Ctrl-C never
+    # reaches it or them; a SIGINT sent to it by hand is ignored, by its children too
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, replies = sys.stdin.fileno(), sys.stdout.fileno()
     running: dict[int, tuple[int, int]] = {}  # read end of a child's pipe -> (job, pid)
@@ -342,7 +347,6 @@ def serve() -> None:
                 read, write = os.pipe()
                 pid = os.fork()
                 if pid == 0:
-                    signal.signal(signal.SIGINT, interrupt)
                     _child(request, [requests, replies, read, *running])
                 os.close(write)
                 running[read] = (request[0], pid)

@@ -113,9 +113,10 @@ def test_killed_run_leaves_the_publication_and_database_intact(mini, sample_root
 
 
 def test_ctrl_c_stops_a_run_at_once_and_leaves_the_publication_intact(mini, sample_root, tmp_path):
-    """Ctrl-C in a terminal signals the whole foreground process group: the command, its Prefect server and
-    its typesetters. The server, in a session of its own, is stopped by the command as it ends: it used to
-    stop first, and the command then spent ~70 s retrying to report the crash to it."""
+    """Ctrl-C in a terminal signals the whole foreground process group: the command. Its Prefect server and
+    its typesetter, each in a session of its own, end with it: the server used to stop first, and the command
+    then spent ~70 s retrying to report the crash to it; a typesetter caught importing printed a
+    KeyboardInterrupt traceback under the command's clean message."""
     import psutil
 
     out = tmp_path / "out"

@@ -118,7 +118,8 @@ def test_reports_are_typeset_by_other_processes_at_most_workers_at_once(context,
 def test_the_typesetter_never_runs_typst_and_ends_with_its_caller(context, tmp_path):
     """The zygote forks a child per report and never typesets itself: after reports it still has its one thread
     (a process where Typst has run keeps Typst's worker threads, and a fork of it would wait for them
-    forever). Its caller killed with SIGKILL, it ends, and a report it was typesetting with it."""
+    forever); it leads a session of its own. Its caller killed with SIGKILL, it ends, and a report it was
+    typesetting with it."""
     import os
     import signal
     import subprocess
@@ -136,6 +137,9 @@ def test_the_typesetter_never_runs_typst_and_ends_with_its_caller(context, tmp_p
     reports.results()
     zygote = psutil.Process(typeset.zygote().process.pid)
     assert zygote.num_threads() == 1 and zygote.pid != os.getpid() and not zygote.children()
+    # a session of its own: a terminal's Ctrl-C (to the caller's process group) never reaches it, not even
+    # while it is still importing, before it can ignore SIGINT (a KeyboardInterrupt traceback, once)
+    assert os.getsid(zygote.pid) == zygote.pid != os.getsid(0)
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
 
     code = "\n".join([
