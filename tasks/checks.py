@@ -18,6 +18,7 @@ from tasks.numbers import format_number
 from tasks.problems import PROBLEM_COLUMNS, Collector, Problem
 from tasks.rules import Context, Engine, checked_rows, pandas_engine
 from tasks.schema import COUNT_COLUMNS, METRICS
+from tasks.scoring import coded_answers
 from tasks.text import month_of
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -102,12 +103,13 @@ def check_survey(t, file, ctx: Context, scored, col: Collector, engine: Engine) 
     out = frame[keep].assign(answer=frame["_answer"])[["respondent_id", "unit_code", "question_code", "answer",
                                                        "_row"]]
     # enough respondents per unit and criterion (respondents who answered at least one listed question)
-    answered = out[out["answer"].notna()]
+    coded, unit_codes = coded_answers(out)
     for lf in m.leaves():
         c = lf.criterion
         if lf.source != "survey" or not c.questions:
             continue
-        n = answered[answered["question_code"].isin(c.questions)].groupby("unit_code")["respondent_id"].nunique()
+        n = coded[coded["question_code"].isin(c.questions)].groupby("unit")["respondent"].nunique()
+        n.index = unit_codes[n.index]
         for unit in scored["unit_code"]:
             got = int(n.get(unit, 0))
             if got < c.min_respondents:

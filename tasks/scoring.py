@@ -53,23 +53,37 @@ def score_appraisal(m: Methodology, appraisal: pd.DataFrame) -> pd.DataFrame:
                          "self_points": a["self_points"].astype(float)})
 
 
+def coded_answers(answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """The given answers (answer not empty) with units and respondents as integer codes — `unit` (the
+    position in the returned, sorted unit codes), `respondent` — beside `question_code` and `answer`: grouping
+    a survey's hundreds of thousands of answers on integers instead of text is what makes counting
+    respondents per unit cheap. Same rows, same order; a group's mean is the same float either way."""
+    given = answers[answers["answer"].notna()]
+    units, unit_codes = pd.factorize(given["unit_code"], sort=True)
+    coded = pd.DataFrame({"unit": units, "respondent": pd.factorize(given["respondent_id"])[0],
+                          "question_code": given["question_code"].to_numpy(), "answer": given["answer"].to_numpy()},
+                         index=given.index)
+    return coded, pd.Index(unit_codes)
+
+
 def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
     """points = max × mean of the mapped values of all valid answers to the listed questions, pooled."""
-    rows = []
-    valid = answers[answers["answer"].notna()]
+    columns = ["unit_code", "criterion_code", "points", "respondents", "answers"]
+    coded, unit_codes = coded_answers(answers)
+    parts = []
     for lf in m.leaves():
         if lf.source != "survey" or not lf.criterion.questions:
             continue
         c = lf.criterion
-        mine = valid[valid["question_code"].isin(c.questions)]
-        mapped = mine["answer"].astype(int).map(c.answer_points)
-        grouped = mine.assign(value=mapped).groupby("unit_code").agg(
-            mean_value=("value", "mean"), answers=("value", "size"), respondents=("respondent_id", "nunique"))
-        for unit, g in grouped.iterrows():
-            rows.append({"unit_code": unit, "criterion_code": c.code,
-                         "points": c.max_points * float(g["mean_value"]),
-                         "respondents": int(g["respondents"]), "answers": int(g["answers"])})
-    return pd.DataFrame(rows, columns=["unit_code", "criterion_code", "points", "respondents", "answers"])
+        mine = coded[coded["question_code"].isin(c.questions)]
+        grouped = mine.assign(value=mine["answer"].astype(int).map(c.answer_points)).groupby("unit").agg(
+            mean_value=("value", "mean"), answers=("value", "size"), respondents=("respondent", "nunique"))
+        parts.append(pd.DataFrame({"unit_code": unit_codes[grouped.index], "criterion_code": c.code,
+                                   "points": c.max_points * grouped["mean_value"].to_numpy(dtype=float),
+                                   "respondents": grouped["respondents"].to_numpy(dtype=int),
+                                   "answers": grouped["answers"].to_numpy(dtype=int)}))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def score_survey_scores(m: Methodology, survey_scores: pd.DataFrame | None) -> pd.DataFrame:
