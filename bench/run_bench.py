@@ -9,7 +9,8 @@
 
 Peak memory is the largest sum of proportional set size (PSS: shared pages counted once) over the whole
 process tree (the CLI, Prefect's temporary servers, Dask workers, PDF worker processes), sampled every
-250 ms with psutil. `BENCH_QUICK=1` skips the sequential national run (the slowest part).
+500 ms with psutil, together with each process's CPU seconds (summed by kind of process); the sampling's own
+CPU is reported too. `BENCH_QUICK=1` skips the sequential national run (the slowest part).
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ def _rule_names() -> list[str]:
     return [r.name for r in (*RULES, UNKNOWN_UNIT)]
 
 
-#: CPU seconds of the last `parindex(...)` command, its whole process tree (None where `perf` cannot count)
-CPU: dict[str, float | None] = {"last": None}
+#: CPU seconds of the last `parindex(...)` command: its whole process tree ("last", None where `perf` cannot
+#: count), by kind of process ("by_kind", psutil samples), and what the sampling itself cost ("sampler")
+CPU: dict = {"last": None, "by_kind": {}, "sampler": 0.0}
 
 
 def _perf() -> list[str] | None:
@@ -111,6 +113,22 @@ def _perf() -> list[str] | None:
 PERF = _perf()
 
 
+def _kind(p) -> str:
+    """What a process of a command's tree is, for the CPU table: "" for one counted elsewhere (a report being
+    typeset: its typesetter counts it once it ends) or not at all (perf, the reaper)."""
+    line = " ".join(p.cmdline())
+    if "tasks.typeset" in line:
+        parent = p.parent()
+        return "" if parent and "tasks.typeset" in " ".join(parent.cmdline()) else "typesetters"
+    if "uvicorn" in line:
+        return "Prefect's temporary server"
+    if "multiprocessing.forkserver" in line:
+        return "Dask workers (and their forkserver)"
+    if "parindex" in line and "perf" not in p.name() and "tasks.reaper" not in line:
+        return "the command (and its rendering children)"
+    return ""
+
+
 def parindex(*args: str) -> tuple[float, float, float, str]:
     """Run the console script; return (wall s, peak PSS of the process tree MiB, largest process MiB, stdout);
     its CPU seconds in CPU["last"]."""
@@ -123,20 +141,36 @@ def parindex(*args: str) -> tuple[float, float, float, str]:
     counts = OUT / "perf.csv"
     command = [*PERF, str(counts), "--", str(script), *args] if PERF else [str(script), *args]
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True, env=env)
+    sampling = time.process_time()
     root = psutil.Process(proc.pid)
     peak = 0
+    kinds: dict[int, str] = {}
+    seconds: dict[int, float] = {}
     while proc.poll() is None:
         total = 0
         try:
             for p in [root, *root.children(recursive=True)]:
                 try:
                     total += p.memory_full_info().pss  # shared pages counted once across the tree
+                    if p.pid not in kinds:
+                        kinds[p.pid] = _kind(p)
+                    if kinds[p.pid]:
+                        t = p.cpu_times()
+                        # a typesetter's reports are its children, counted once they end (reaped)
+                        seconds[p.pid] = t.user + t.system + (
+                            t.children_user + t.children_system if kinds[p.pid] == "typesetters" else 0)
                 except psutil.Error:
                     pass
         except psutil.Error:
             pass
         peak = max(peak, total)
-        time.sleep(0.25)  # reading smaps costs CPU: sample sparsely so the measurement does not slow the run
+        # reading smaps costs the kernel ~3 ms a process, on the cores the run needs: every 250 ms it took
+        # ~9 CPU-s of a 100 s national run (~5 s of its wall time), every 500 ms half that
+        time.sleep(0.5)
+    CPU["sampler"] = time.process_time() - sampling  # this process's own reading of /proc, on the same cores
+    CPU["by_kind"] = {}
+    for pid, spent in seconds.items():
+        CPU["by_kind"][kinds[pid]] = CPU["by_kind"].get(kinds[pid], 0.0) + spent
     wall = time.perf_counter() - t0
     out = proc.stdout.read()
     if proc.returncode:
@@ -225,6 +259,8 @@ def national() -> list[str]:
         out = OUT / f"national-{mode}"
         wall, peak, _, _ = parindex("national", "--inputs", str(inputs / "2026"), "--out", str(out), *extra)
         runs[mode] = (wall, peak, json.loads((out / "national.json").read_text(encoding="utf-8")), CPU["last"])
+        if mode == "dask":
+            by_kind, sampler = dict(CPU["by_kind"]), CPU["sampler"]
     wall, peak, summary, cpu = runs["dask"]
     stages = summary["stages_s"]
     raw, answers = _year_volumes(inputs / "2026")
@@ -254,6 +290,11 @@ def national() -> list[str]:
                   f"schedule beats {cpu / 2:.0f} s, and the cores stood idle {max(2 * wall - cpu, 0):.0f} "
                   f"core-s. The reference workload at the top of this page (the machine's speed that day): "
                   f"{SPEED['cpu']:.2f} CPU-s."]
+    if by_kind:  # sampled every 500 ms with the memory: a process's last half-second is missed
+        lines += ["Where that CPU went (psutil, per process, summed by kind): " + "; ".join(
+            f"{kind} {spent:.0f} CPU-s" for kind, spent in sorted(by_kind.items(), key=lambda kv: -kv[1])) + ". "
+                  f"The bench's own sampling of memory and CPU took {sampler:.0f} CPU-s of the same two cores "
+                  "(part of the idle time above, and of the wall time)."]
     lines.append("")
     lines += _unit_pdfs(inputs)
     return lines
