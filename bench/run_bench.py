@@ -372,12 +372,18 @@ def _results(out: Path) -> dict[str, str]:
 
 
 def desk() -> list[str]:
-    """`parindex robustness` (1000 replicates, survey and weights) on the commune index against one `parindex run`
-    of the same index, in the same bench: the issue's goal is a ratio of at most 1."""
+    """`parindex robustness` (1000 replicates, survey and weights) on the commune index against a `parindex run`
+    of the same index, in the same bench: the issue's goal is a ratio of at most 1. Three pairs, one after the
+    other, and the median of their ratios: a single pair swung from 0.94 to 1.10 with the machine's speed."""
     commune = OUT / "2024" / "commune"
-    run_wall, *_ = parindex("run", "--inputs", str(OUT / "inputs" / "2024" / "commune"), "--out",
-                            str(OUT / "desk-run"), "--no-unit-pdfs")
-    rob_wall, rob_peak, _, _ = parindex("robustness", "--from", str(commune), "--out", str(OUT / "desk" / "rob"))
+    pairs = []
+    for k in range(3):
+        run_wall, *_ = parindex("run", "--inputs", str(OUT / "inputs" / "2024" / "commune"), "--out",
+                                str(OUT / f"desk-run-{k}"), "--no-unit-pdfs")
+        rob_wall, rob_peak, _, _ = parindex("robustness", "--from", str(commune), "--out",
+                                            str(OUT / "desk" / f"rob-{k}"))
+        pairs.append((rob_wall / run_wall, run_wall, rob_wall, rob_peak))
+    ratio, run_wall, rob_wall, rob_peak = sorted(pairs)[1]
     # the computation alone, in this process (no Prefect start, no report)
     from tasks import compute, ingest
     from tasks import robustness as rb
@@ -403,7 +409,8 @@ def desk() -> list[str]:
             f"| `parindex robustness` 1000 replicates, survey + weights (peak PSS {rob_peak:.0f} MiB) | {rob_wall:.1f} |",
             f"| of which the replicates themselves (in-process) | {compute_s:.2f} |",
             f"| `parindex whatif` with the published methodology | {wi_wall:.1f} |", "",
-            f"Robustness / run: **{rob_wall / run_wall:.2f}** (goal ≤ 1).", ""] + _national_robustness()
+            f"Robustness / run, the median of three pairs (the table shows that pair): **{ratio:.2f}** ("
+            + ", ".join(f"{r:.2f}" for r, *_ in pairs) + "; goal ≤ 1).", ""] + _national_robustness()
 
 
 def _national_robustness() -> list[str]:
