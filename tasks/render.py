@@ -405,23 +405,8 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int,
         ws.set_row(top, 15 * min(header_lines, 4))
         columns = [(*_column_values(df.iloc[:, c]), pct if str(col).endswith("_rate") else num)
                    for c, col in enumerate(df.columns)]
-        for c, (kind, values, fmt) in enumerate([] if not cell_by_cell and ws.add_body(top + 1, columns)
-                                                else columns):
-            write, extra = {"b": (ws.write_boolean, ()), "i": (ws.write_number, ()), "s": (ws.write_string, ()),
-                            "f": (ws.write_number, (fmt,))}.get(kind, (None, ()))
-            for r, v in enumerate(values, start=top + 1):
-                if v is None:
-                    continue
-                if write is not None:
-                    write(r, c, v, *extra)
-                elif isinstance(v, bool):
-                    ws.write_boolean(r, c, v)
-                elif isinstance(v, int):
-                    ws.write_number(r, c, v)
-                elif isinstance(v, float):
-                    ws.write_number(r, c, v, fmt)
-                else:
-                    ws.write_string(r, c, str(v))
+        if cell_by_cell or not ws.add_body(top + 1, columns):
+            _write_cells(ws, top + 1, columns)
         ws.freeze_panes(top + 1, 0)
         if len(df.columns):
             ws.autofilter(top, 0, top + max(len(df), 1), len(df.columns) - 1)
@@ -433,3 +418,24 @@ def write_xlsx(path: Path, sheets: dict[str, pd.DataFrame], decimals: int,
         ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
         ws.set_footer("&C&P / &N")
     wb.close()
+
+
+def _write_cells(ws, first_row: int, columns: list[tuple[str, list, object]]) -> None:
+    """A table's body, each cell by its own xlsxwriter call from `first_row` down: `columns[c]` = (kind, values
+    with None where empty, the format of its floats), as `_column_values` gives them."""
+    for c, (kind, values, fmt) in enumerate(columns):
+        write, extra = {"b": (ws.write_boolean, ()), "i": (ws.write_number, ()), "s": (ws.write_string, ()),
+                        "f": (ws.write_number, (fmt,))}.get(kind, (None, ()))
+        for r, v in enumerate(values, start=first_row):
+            if v is None:
+                continue
+            if write is not None:
+                write(r, c, v, *extra)
+            elif isinstance(v, bool):
+                ws.write_boolean(r, c, v)
+            elif isinstance(v, int):
+                ws.write_number(r, c, v)
+            elif isinstance(v, float):
+                ws.write_number(r, c, v, fmt)
+            else:
+                ws.write_string(r, c, str(v))

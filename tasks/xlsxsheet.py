@@ -133,14 +133,11 @@ class BodySheet(Worksheet):
         first, rows, body = self.body
         numbers = [str(first + r + 1) for r in range(rows)]
         first_use: dict[int, tuple[tuple[int, int], object]] = {}  # id(format) -> ((row, col), format)
-        for col, kind, cells, fmt in body:
-            for r, v in enumerate(cells):
-                used = fmt if kind == "f" else v[2] if kind == "" and v is not None else None
-                if v is not None and used is not None:
-                    if id(used) not in first_use or (r, col) < first_use[id(used)][0]:
-                        first_use[id(used)] = ((r, col), used)
-                    if kind == "f":
-                        break
+        for col, kind, cells, fmt in body:  # only a column's floats carry its format
+            floats = (r for r, v in enumerate(cells) if v is not None and (kind == "f" or v[2] is not None))
+            r = next(floats, None) if kind in ("f", "") else None
+            if r is not None and (id(fmt) not in first_use or (r, col) < first_use[id(fmt)][0]):
+                first_use[id(fmt)] = ((r, col), fmt)
         styles = {key: f' s="{fmt._get_xf_index()}"' for key, (_, fmt) in sorted(first_use.items(),
                                                                                  key=lambda kv: kv[1][0])}
         columns = []
