@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.annual import annual_run
+from flows.annual import annual_run, publishing_level
 from flows.api import temporary_worker_env, worker_flows
 from flows.workers import fork_workers_from
 from tasks import render
@@ -51,16 +51,16 @@ def province_run(province: str, folders: list[str], out: str, db: str | None = N
                  unit_pdfs: bool = True, render_workers: int = 1) -> list[dict]:
     """Publish every level of one province: `out/<level>/` for each input folder, in one database.
 
-    The levels run inside this flow run, not as sub-flows of their own: their tasks carry the level as a tag,
-    their progress lines and artifacts name it, and a level's bad inputs fail this flow with the level's own
-    error once the other levels are published. A flow run per level cost ~0.2 CPU-s of Prefect's client and
+    The levels run inside this flow run, not as sub-flows of their own: their task runs are named after the
+    level (`validate · commune`, flows.annual.LEVEL), their progress lines and artifacts name it, and a
+    level's bad inputs fail this flow with the level's own error once the other levels are published. A flow run per level cost ~0.2 CPU-s of Prefect's client and
     server each, 68 times in a national run (the yearly command of one province keeps them: `parindex run`)."""
     out_dir = Path(out)
     db = db or f"sqlite:///{(out_dir / 'parindex.sqlite').resolve()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     for folder in folders:
-        with tags(Path(folder).name):
+        with publishing_level(Path(folder).name):
             runs.append(annual_run.fn(inputs=folder, out=str(out_dir / Path(folder).name), db=db,
                                       unit_pdfs=unit_pdfs, render_workers=render_workers))
     refused = [r for r in runs if not isinstance(r, dict)]  # annual_run's Failed state: inputs refused

@@ -161,6 +161,31 @@ def test_unchanged_rerun_reuses_gx_rows_and_a_corrected_one_does_not(prefect_har
     assert after.loc["U01", "total_points"] == before.loc["U01", "total_points"] - 2
 
 
+@pytest.mark.flow
+@pytest.mark.xdist_group("flow")
+def test_a_provinces_task_runs_are_named_after_their_level_and_carry_no_tag(prefect_harness, mini, tmp_path):
+    """The two levels of a province's flow run are told apart by their task runs' names; no task carries a
+    tag, which would cost two requests to the server (concurrency slots) around each of its runs."""
+    from flows.national import province_run
+
+    (tmp_path / "prov").mkdir()
+    shutil.copytree(mini, tmp_path / "prov" / "district")
+    state = province_run(province="thu-nghiem", folders=[str(tmp_path / "prov" / "district")],
+                         out=str(tmp_path / "out"), unit_pdfs=False, return_state=True)
+    assert state.is_completed(), state
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    names = sorted(r.name for r in runs)
+    assert "validate · district" in names and "render outputs · district" in names, names
+    assert all(r.name.endswith(" · district") for r in runs), names
+    assert not any(r.tags for r in runs), [(r.name, r.tags) for r in runs]
+    assert (tmp_path / "out" / "district" / "results.csv").is_file()
+
+
 def test_cache_key_follows_content_and_code():
     from types import SimpleNamespace
 
