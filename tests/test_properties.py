@@ -201,3 +201,19 @@ def test_results_json_writes_every_kind_of_value_as_json_does():
     cell = [None if isinstance(v, float) and math.isnan(v) else v for v in values]  # a missing cell is null
     doc = {**meta, "results": [{"v": v, "n": n} for n, v in enumerate(cell)]}
     assert _json_document(meta, {"results": df}) == json.dumps(doc, ensure_ascii=False, indent=1)
+
+
+_NUMBERISH = st.one_of(st.none(), st.sampled_from(["", "1", "2", "03", "+4", "-5", "2.5", "5.", ".5", "1e3", "x",
+                                                   "99999999999999999999", "3,5", " 7"]),
+                       st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=False, allow_infinity=False).map(str))
+
+
+@given(st.lists(_NUMBERISH, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_numbers_parsed_once_per_distinct_text_are_what_to_numeric_gives(texts):
+    """rules.to_numbers (each distinct text parsed once) gives pd.to_numeric's values and dtype, on the string
+    columns ingest reads."""
+    from tasks.rules import to_numbers
+
+    s = pd.Series(texts, dtype=pd.StringDtype(na_value=math.nan), index=range(7, 7 + len(texts)))
+    pd.testing.assert_series_equal(to_numbers(s), pd.to_numeric(s, errors="coerce"), check_names=False)
