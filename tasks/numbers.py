@@ -71,8 +71,17 @@ def _formatted(value: float, decimals: int, lang: str, signed: bool) -> str:
 
 
 def publish_all(values, decimals: int) -> list[float]:
-    """`publish` of each value (a column of a frame): the published figures, rounded half-up once."""
-    return [publish(v, decimals) for v in values]
+    """`publish` of each value (a column of a frame): the published figures, rounded half-up once. Each
+    distinct value is rounded once (a column of lost points repeats the same few figures thousands of times);
+    values are told apart by their repr, so 0.0 and -0.0 stay what `publish` makes of each."""
+    done: dict[str, float] = {}
+    out = []
+    for v in values:
+        key = repr(v)
+        if key not in done:
+            done[key] = publish(v, decimals)
+        out.append(done[key])
+    return out
 
 
 def publish_array(values, decimals: int):

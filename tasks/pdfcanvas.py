@@ -94,12 +94,24 @@ def font(name: str) -> Font:
     return f
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _width(s: str, name: str, size: float) -> float:
+    """ReportLab's width of `s`; remembered, since every card of a level measures the same figures."""
+    return pdfmetrics.stringWidth(s, name, size)
+
+
 def _left(x: float, s: str, name: str, size: float, align: str, char_space: float = 0.0) -> float:
     """Where `s` starts when x is its left end (`l`), right end (`r`) or centre (`c`)."""
     if align == "l":
         return x
-    w = pdfmetrics.stringWidth(s, name, size) + char_space * len(s)
+    w = _width(s, name, size) + char_space * len(s)
     return x - (w if align == "r" else w / 2)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _rect_op(x: float, y: float, w: float, h: float, paint: str) -> str:
+    """A rectangle's operator; remembered, since the cards of a level draw their grids at the same places."""
+    return f"{x:.2f} {y:.2f} {w:.2f} {h:.2f} re {paint}"
 
 
 class Canvas:
@@ -127,8 +139,7 @@ class Canvas:
         self.ops.append(f"{_rgb(colour)} RG {width:.2f} w")
 
     def rect(self, x: float, y: float, w: float, h: float, stroke: bool = True, fill: bool = False) -> None:
-        paint = "B" if stroke and fill else "f" if fill else "S" if stroke else "n"
-        self.ops.append(f"{x:.2f} {y:.2f} {w:.2f} {h:.2f} re {paint}")
+        self.ops.append(_rect_op(x, y, w, h, "B" if stroke and fill else "f" if fill else "S" if stroke else "n"))
 
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
         self.ops.append(f"{x1:.2f} {y1:.2f} m {x2:.2f} {y2:.2f} l S")

@@ -45,3 +45,19 @@ def test_the_vectorised_half_up_of_the_desk_publishes_what_publish_does(values):
 
     floats = [float(v) for v in values]
     assert publish_array(floats, 2).tolist() == [publish(v, 2) for v in floats]
+
+
+@given(st.lists(st.one_of(st.sampled_from([0.0, -0.0, 1.005, 2.675, 92.625, float("nan"), None, 3, -1.5]),
+                          st.floats(allow_infinity=False, min_value=-1e6, max_value=1e6)), max_size=60),
+       st.integers(0, 3))
+def test_publish_all_rounds_each_value_as_publish_does(values, decimals):
+    """publish_all rounds each distinct value once and reuses it: the same figures, signed zeros included."""
+    import math
+
+    from tasks.numbers import publish_all
+
+    got = publish_all(values, decimals)
+    want = [publish(v, decimals) for v in values]
+    assert [repr(g) for g in got] == [repr(w) for w in want]
+    assert all((math.isnan(g) and math.isnan(w)) or math.copysign(1, g) == math.copysign(1, w)
+               for g, w in zip(got, want, strict=True))
