@@ -362,10 +362,10 @@ def _survey_responses(b: _Builder) -> None:
     asked = b.flag("_asked", t["question_code"].isin(list(scale_of)))
     labels = {q: ", ".join(str(a) for a in sorted(scale)) for q, scale in scale_of.items()}
     b.helpers["_scale"] = t["question_code"].map(labels).fillna("")
-    questions, asked_codes = pd.factorize(t["question_code"])
+    questions, distinct = pd.factorize(t["question_code"])
     answers = b.helpers["_answer"].to_numpy(dtype=float)
     on_scale = np.isnan(answers)  # no answer
-    for i, q in enumerate(asked_codes):  # a question at a time, compared as integer codes over all rows
+    for i, q in enumerate(distinct):  # a question at a time, compared as integer codes over all rows
         if q in scale_of:
             on_scale |= (questions == i) & np.isin(answers, sorted(scale_of[q]))
     b.flag("_on_scale", pd.Series(on_scale, index=t.index))
