@@ -53,8 +53,9 @@ def province_run(province: str, folders: list[str], out: str, db: str | None = N
 
     The levels run inside this flow run, not as sub-flows of their own: their task runs are named after the
     level (`validate · commune`, flows.annual.LEVEL), their progress lines and artifacts name it, and a
-    level's bad inputs fail this flow with the level's own error once the other levels are published. A flow run per level cost ~0.2 CPU-s of Prefect's client and
-    server each, 68 times in a national run (the yearly command of one province keeps them: `parindex run`)."""
+    level's bad inputs fail this flow with the level's own error once the other levels are published. A flow
+    run per level cost ~0.2 CPU-s of Prefect's client and server each, 68 times in a national run (the yearly
+    command of one province keeps them: `parindex run`)."""
     out_dir = Path(out)
     db = db or f"sqlite:///{(out_dir / 'parindex.sqlite').resolve()}"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -396,8 +396,9 @@ def _dossier_stats(b: _Builder) -> None:
     for c in COUNT_COLUMNS:  # one rule per count (a file of 12 months × 6 counts per unit is long enough)
         b.rule(f"{c}_count", c, "matches", "must be a whole number of dossiers, at least 0",
                "phải là số hồ sơ nguyên, không âm", arg=COUNT)
-        ok = t[c].astype(str).str.match(COUNT)
-        b.helpers[f"_{c}"] = pd.to_numeric(t[c].astype(str).where(ok), errors="coerce")
+        text = t[c].astype(str)
+        ok = text.str.match(COUNT)
+        b.helpers[f"_{c}"] = to_numbers(text.where(ok))
         counted &= ok
     b.flag("_counted", counted)
     shares_ok = counted.copy()
