@@ -243,7 +243,8 @@ class Canvas:
         kids = []
         box = f"[0 0 {self.size[0]:.4f} {self.size[1]:.4f}]"
         for content in self.pages:
-            c = add(stream(zlib.compress(content)))
+            # level 3: half the CPU of zlib's default 6 (0.27 against 0.57 ms a card) for ~14 % more content bytes
+            c = add(stream(zlib.compress(content, 3)))
             kids.append(add(f"<< /Type /Page /Parent 2 0 R /MediaBox {box} /Resources {resources} /Contents {c} 0 R >>"
                             .encode("latin-1")))
         objs[0] = b"<< /Type /Catalog /Pages 2 0 R >>"

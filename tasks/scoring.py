@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from tasks.methodology import Criterion, Methodology
@@ -67,21 +68,38 @@ def coded_answers(answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
 
 
 def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
-    """points = max × mean of the mapped values of all valid answers to the listed questions, pooled."""
+    """points = max × mean of the mapped values of all valid answers to the listed questions, pooled.
+
+    Worked on integer codes: the answers' question codes are factorized once for all criteria, a criterion's
+    answers are picked by code position, and its respondents per unit are the distinct (unit, respondent) pairs.
+    The mean is pandas' grouped mean, as before (its compensated sum), so every figure is the same float."""
     columns = ["unit_code", "criterion_code", "points", "respondents", "answers"]
     coded, unit_codes = coded_answers(answers)
+    questions, question_codes = pd.factorize(coded["question_code"])
+    units = coded["unit"].to_numpy()
+    respondents = coded["respondent"].to_numpy(dtype=np.int64) + 1  # factorize's -1 (no id) counts as one, as nunique did
+    given = coded["answer"].to_numpy()
+    pairs_base = int(respondents.max()) + 1 if len(respondents) else 1
+    position = {q: i for i, q in enumerate(question_codes)}
     parts = []
     for lf in m.leaves():
         if lf.source != "survey" or not lf.criterion.questions:
             continue
         c = lf.criterion
-        mine = coded[coded["question_code"].isin(c.questions)]
-        grouped = mine.assign(value=mine["answer"].astype(int).map(c.answer_points)).groupby("unit").agg(
-            mean_value=("value", "mean"), answers=("value", "size"), respondents=("respondent", "nunique"))
-        parts.append(pd.DataFrame({"unit_code": unit_codes[grouped.index], "criterion_code": c.code,
-                                   "points": c.max_points * grouped["mean_value"].to_numpy(dtype=float),
-                                   "respondents": grouped["respondents"].to_numpy(dtype=int),
-                                   "answers": grouped["answers"].to_numpy(dtype=int)}))
+        mine = np.isin(questions, [position[q] for q in c.questions if q in position])
+        if not mine.any():
+            continue
+        unit = units[mine]
+        value = pd.Series(given[mine].astype(int)).map(c.answer_points)
+        grouped = value.groupby(unit, sort=True)
+        mean_value, size = grouped.mean(), grouped.size()
+        pairs = np.unique(unit.astype(np.int64) * pairs_base + respondents[mine])
+        per_unit = np.bincount(pairs // pairs_base, minlength=len(unit_codes))
+        at = size.index.to_numpy()
+        parts.append(pd.DataFrame({"unit_code": unit_codes[at], "criterion_code": c.code,
+                                   "points": c.max_points * mean_value.to_numpy(dtype=float),
+                                   "respondents": per_unit[at].astype(int),
+                                   "answers": size.to_numpy(dtype=int)}))
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 

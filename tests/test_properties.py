@@ -217,3 +217,38 @@ def test_numbers_parsed_once_per_distinct_text_are_what_to_numeric_gives(texts):
 
     s = pd.Series(texts, dtype=pd.StringDtype(na_value=math.nan), index=range(7, 7 + len(texts)))
     pd.testing.assert_series_equal(to_numbers(s), pd.to_numeric(s, errors="coerce"), check_names=False)
+
+
+_ANSWER = st.tuples(st.sampled_from(["u2", "u1", "u3"]), st.sampled_from(["r1", "r2", "r3", None]),
+                    st.sampled_from(["Q1", "Q2", "Q3", "Q9"]), st.sampled_from([1.0, 2.0, 3.0, None]))
+
+
+@given(st.lists(_ANSWER, max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_survey_points_are_pandas_plain_grouping_of_the_answers(rows):
+    """scoring.score_survey (integer codes, distinct unit-respondent pairs) gives, to the last bit, what grouping
+    the answers by unit with pandas' mean, size and nunique gives: a criterion's questions pooled, empty answers
+    left out, a missing respondent id counted as one respondent, a question of no criterion ignored."""
+    from types import SimpleNamespace as NS
+
+    from tasks.scoring import coded_answers, score_survey
+
+    points = {1: 0.0, 2: 1 / 3, 3: 1.0}
+    crits = [NS(code="2.1", questions=("Q1", "Q2"), answer_points=points, max_points=1.5),
+             NS(code="2.2", questions=("Q3",), answer_points=points, max_points=2.0),
+             NS(code="2.3", questions=("Q7",), answer_points=points, max_points=1.0)]
+    m = NS(leaves=lambda: [NS(source="survey", code=c.code, criterion=c) for c in crits])
+    answers = pd.DataFrame(rows, columns=["unit_code", "respondent_id", "question_code", "answer"])
+    answers = answers.astype({"unit_code": "str", "respondent_id": pd.StringDtype(na_value=math.nan),
+                              "question_code": "str", "answer": "float64"})
+    got = score_survey(m, answers)
+
+    coded, unit_codes = coded_answers(answers)
+    expected = []
+    for c in crits:
+        mine = coded[coded["question_code"].isin(c.questions)]
+        g = mine.assign(value=mine["answer"].astype(int).map(c.answer_points)).groupby("unit").agg(
+            mean_value=("value", "mean"), answers=("value", "size"), respondents=("respondent", "nunique"))
+        expected += [(unit_codes[u], c.code, c.max_points * r.mean_value, r.respondents, r.answers)
+                     for u, r in g.iterrows()]
+    assert [tuple(r) for r in got.itertuples(index=False)] == expected
