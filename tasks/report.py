@@ -381,14 +381,15 @@ def _most_lost(c) -> tuple[bool, float]:
 def _short_cards(v: _View, crit: pd.DataFrame) -> list[dict]:
     """The report's short scorecard of each unit: points lost per field and its three weakest criteria."""
     crit_by_unit = criteria_by_unit(crit)
+    # a field's maximum is a sum over its criteria tree: summed once here, not twice per unit
+    heads = [(f.code, f.name.get(v.lang), f.max_points, v.fmt(f.max_points)) for f in v.m.fields]
     cards = []
     for r in rows_of(v.ranked):
         fields = []
-        for f in v.m.fields:
-            pts, pct = getattr(r, f"{f.code}_points"), getattr(r, f"{f.code}_pct")
-            fields.append({"code": f.code, "name": f.name.get(v.lang), "points": v.fmt(pts),
-                           "max": v.fmt(f.max_points), "pct": v.fmt(pct),
-                           "lost": v.fmt(f.max_points - publish(pts, v.d)), "heat": heat_class(v.m, pct)})
+        for code, name, most, most_text in heads:
+            pts, pct = getattr(r, f"{code}_points"), getattr(r, f"{code}_pct")
+            fields.append({"code": code, "name": name, "points": v.fmt(pts), "max": most_text, "pct": v.fmt(pct),
+                           "lost": v.fmt(most - publish(pts, v.d)), "heat": heat_class(v.m, pct)})
         mine = sorted(crit_by_unit[r.unit_code], key=_most_lost)  # stable: ties in criteria order
         weakest = [{"code": c.criterion_code, "name": v.criterion_name(c.criterion_code), "points": v.fmt(c.points),
                     "max": v.fmt(c.max_points), "lost": v.fmt(c.lost)}
