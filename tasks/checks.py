@@ -18,7 +18,7 @@ from tasks.numbers import format_number
 from tasks.problems import PROBLEM_COLUMNS, Collector, Problem
 from tasks.rules import Context, Engine, checked_rows, pandas_engine
 from tasks.schema import COUNT_COLUMNS, METRICS
-from tasks.scoring import coded_answers
+from tasks.scoring import coded_answers, respondents_per_unit
 from tasks.text import month_of
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -108,8 +108,9 @@ def check_survey(t, file, ctx: Context, scored, col: Collector, engine: Engine) 
         c = lf.criterion
         if lf.source != "survey" or not c.questions:
             continue
-        n = coded[coded["question_code"].isin(c.questions)].groupby("unit")["respondent"].nunique()
-        n.index = unit_codes[n.index]
+        mine = coded["question_code"].isin(c.questions).to_numpy()
+        n = dict(zip(unit_codes, respondents_per_unit(coded["unit"].to_numpy()[mine],
+                                                      coded["respondent"].to_numpy()[mine], len(unit_codes)), strict=True))
         for unit in scored["unit_code"]:
             got = int(n.get(unit, 0))
             if got < c.min_respondents:

@@ -67,6 +67,16 @@ def coded_answers(answers: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
     return coded, pd.Index(unit_codes)
 
 
+def respondents_per_unit(unit: np.ndarray, respondent: np.ndarray, n_units: int) -> np.ndarray:
+    """How many distinct respondents gave these answers, per unit position (`coded_answers`' codes): the distinct
+    (unit, respondent) pairs counted per unit. A missing respondent id (factorize's -1) counts as one
+    respondent, as pandas' nunique counts it."""
+    who = respondent.astype(np.int64) + 1
+    base = int(who.max()) + 1 if len(who) else 1
+    pairs = np.unique(unit.astype(np.int64) * base + who)
+    return np.bincount(pairs // base, minlength=n_units)
+
+
 def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
     """points = max × mean of the mapped values of all valid answers to the listed questions, pooled.
 
@@ -76,10 +86,8 @@ def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
     columns = ["unit_code", "criterion_code", "points", "respondents", "answers"]
     coded, unit_codes = coded_answers(answers)
     questions, question_codes = pd.factorize(coded["question_code"])
-    units = coded["unit"].to_numpy()
-    respondents = coded["respondent"].to_numpy(dtype=np.int64) + 1  # factorize's -1 (no id) counts as one, as nunique did
+    units, respondents = coded["unit"].to_numpy(), coded["respondent"].to_numpy()
     given = coded["answer"].to_numpy()
-    pairs_base = int(respondents.max()) + 1 if len(respondents) else 1
     position = {q: i for i, q in enumerate(question_codes)}
     parts = []
     for lf in m.leaves():
@@ -93,8 +101,7 @@ def score_survey(m: Methodology, answers: pd.DataFrame) -> pd.DataFrame:
         value = pd.Series(given[mine].astype(int)).map(c.answer_points)
         grouped = value.groupby(unit, sort=True)
         mean_value, size = grouped.mean(), grouped.size()
-        pairs = np.unique(unit.astype(np.int64) * pairs_base + respondents[mine])
-        per_unit = np.bincount(pairs // pairs_base, minlength=len(unit_codes))
+        per_unit = respondents_per_unit(unit, respondents[mine], len(unit_codes))
         at = size.index.to_numpy()
         parts.append(pd.DataFrame({"unit_code": unit_codes[at], "criterion_code": c.code,
                                    "points": c.max_points * mean_value.to_numpy(dtype=float),

@@ -104,3 +104,16 @@ def test_every_problem_is_reported_not_just_the_first(mini, tmp_path):
     edit_csv(mini / "self_assessment.csv", lambda d: d.assign(appraised_points="9"))
     problems = _problems(mini, tmp_path)
     assert (problems["column"] == "appraised_points").sum() == 18
+
+
+def test_a_unit_short_of_respondents_is_named_with_its_count(mini, tmp_path):
+    """min_respondents counts the distinct respondents who answered a criterion's questions, per unit: U02 keeps
+    one respondent (two answers), U03 keeps both, one of them answering Q2 only."""
+    edit_csv(mini / "survey_responses.csv",
+             lambda d: d[(d["respondent_id"] != "U02-R2") & ~((d["respondent_id"] == "U03-R2") & (d["question_code"] == "Q1"))])
+    problems = _problems(mini, tmp_path)
+    short = problems[problems["check"] == "cross:respondents"]
+    assert list(short["unit_code"]) == ["U02"]
+    p = short.iloc[0]
+    assert p["file"] == "survey_responses.csv" and p["column"] == "question_code" and p["value"] == "Q1,Q2"
+    assert "criterion 1.3 needs at least 2 respondents" in p["problem"] and p["problem"].endswith("unit U02 has 1")
