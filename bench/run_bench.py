@@ -441,7 +441,8 @@ def _national_robustness() -> list[str]:
             f"weights, 2 workers: **{wall:.1f} s** wall, peak PSS {peak:.0f} MiB (goal < 120 s).", ""]
 
 
-#: the reference workload's CPU seconds in this run (`speed`): the machine's own speed that day
+#: the reference workload's CPU seconds at the start of this run (`speed`), alone ("cpu") and on both cores at
+#: once ("both"): the machine's own speed that day
 SPEED: dict[str, float] = {}
 
 
@@ -483,18 +484,15 @@ def reference_on_both_cores() -> float:
         return max(pool.map(_reference_alone, [0, 1]))
 
 
-def _speed_line(label: str) -> str:
-    alone, both = reference_workload(), reference_on_both_cores()
-    SPEED.setdefault("cpu", alone)
-    SPEED.setdefault("both", both)
+def _speed_line(label: str, alone: float, both: float) -> str:
     return (f"{label} (`reference_workload`, best of 3): **{alone:.2f} CPU-s** alone, **{both:.2f} CPU-s** on both "
             f"cores at once (the slower of two processes side by side).")
 
 
 def speed() -> list[str]:
-    SPEED.pop("cpu", None)
-    line = _speed_line("Reference workload")
-    return [line + " The machine's speed during this run; compare other runs' figures beside theirs.", ""]
+    SPEED["cpu"], SPEED["both"] = reference_workload(), reference_on_both_cores()
+    return [_speed_line("Reference workload", SPEED["cpu"], SPEED["both"])
+            + " The machine's speed during this run; compare other runs' figures beside theirs.", ""]
 
 
 def main() -> None:
@@ -508,7 +506,8 @@ def main() -> None:
     # BENCH_SECTIONS=province,desk runs those only (desk needs province's publications)
     chosen = os.environ.get("BENCH_SECTIONS", "province,national,raw_dossiers,desk").split(",")
     ends = [("province", province), ("national", national), ("raw_dossiers", raw_dossiers), ("desk", desk),
-            ("speed", lambda: [_speed_line("Reference workload again at the end"), ""])]
+            ("speed", lambda: [_speed_line("Reference workload again at the end", reference_workload(),
+                                           reference_on_both_cores()), ""])]
     for section in (fn for name, fn in ends if name in chosen or name == "speed"):
         part = section()
         lines += part
