@@ -295,12 +295,13 @@ def test_the_server_schedules_the_yearly_run_at_seven_in_hanoi(prefect_harness, 
 
     for attempt in range(5):
         try:
-            asyncio.run(schedule())
+            scheduled = asyncio.run(schedule())
             break
         except OperationalError as exc:  # the harness server writes to the same SQLite file (its own scheduler,
             if "locked" not in str(exc) or attempt == 4:  # the events of the session's earlier flows): seen in
                 raise  # `make test`; the runs are idempotent (one key per deployment and time)
             time.sleep(2)
+    assert scheduled
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
     assert runs and all(r.state_name == "Scheduled" for r in runs)
